@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// Each subcommand lives in src/cli/commands/<name>.ts and exports `register(program)`.
+import { Command } from 'commander';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { version } = require('../../package.json') as { version: string };
+
+const program = new Command()
+  .name('selab')
+  .description('Build, train and compare CNNs with and without Squeeze-and-Excitation blocks on CIFAR-10.')
+  .version(version)
+  .showHelpAfterError();
+
+// Subcommands are registered below this line, one import each.
+
+await program.parseAsync(process.argv);
