@@ -1,0 +1,28 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { loadAddon } from './addon.js';
+import { nativeKernels } from './kernels/index.js';
+
+export const ONEDNN_BACKEND = 'onednn';
+
+/**
+ * Shares the cpu backend's tensor storage (plain TypedArrays), so every cpu kernel runs
+ * unchanged on it and native kernels read and write the same arrays without copies.
+ */
+export class OneDnnBackend extends MathBackendCPU {}
+
+let registered = false;
+
+/** Registers the `onednn` backend; false when the native addon cannot be loaded. */
+export function registerOneDnnBackend(): boolean {
+  if (registered) return true;
+  if (!loadAddon()) return false;
+  tf.registerBackend(ONEDNN_BACKEND, () => new OneDnnBackend(), 3);
+  const native = new Set(nativeKernels.map((k) => k.kernelName));
+  for (const kernel of tf.getKernelsForBackend('cpu')) {
+    if (!native.has(kernel.kernelName)) tf.registerKernel({ ...kernel, backendName: ONEDNN_BACKEND });
+  }
+  for (const kernel of nativeKernels) tf.registerKernel({ ...kernel, backendName: ONEDNN_BACKEND });
+  registered = true;
+  return true;
+}
