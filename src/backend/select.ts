@@ -1,0 +1,125 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { createRequire } from 'node:module';
+import { dirname, sep } from 'node:path';
+import { ADDON_PATH, addonLoadError, loadAddon } from './onednn/addon.js';
+import { ONEDNN_BACKEND, registerOneDnnBackend } from './onednn/backend.js';
+import { registerWasmTrainingKernels } from './wasm-kernels.js';
+
+export const BACKEND_NAMES = ['auto', 'onednn', 'wasm', 'cpu', 'tensorflow'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+const REBUILD = 'node native/build.mjs (or `npm rebuild selab`)';
+
+/** Shared libraries the addon links and the Debian package that provides each. */
+const APT_PACKAGES: Record<string, string> = {
+  'libdnnl.so': 'libdnnl-dev',
+  'libgomp.so': 'libgomp1',
+  'libstdc++.so': 'libstdc++6',
+};
+
+/** Explains, in one line, why the native addon did not load and how to fix it. */
+export function describeAddonProblem(err: Error): string {
+  const missingLib = /(lib[\w+.-]+?\.so)(\.[\d.]+)?: cannot open shared object file/.exec(err.message);
+  if (missingLib) {
+    const pkg = APT_PACKAGES[missingLib[1]!] ?? 'libdnnl-dev';
+    return (
+      `the native oneDNN backend needs ${missingLib[1]}${missingLib[2] ?? ''}, which is not installed: ` +
+      `run \`apt-get install -y ${pkg}\`, then rebuild it with \`${REBUILD}\``
+    );
+  }
+  if (/Cannot find module|ENOENT/.test(err.message)) {
+    return (
+      `the native oneDNN backend was not built (${ADDON_PATH} is missing): ` +
+      `run \`apt-get install -y libdnnl-dev g++ make\`, then \`${REBUILD}\``
+    );
+  }
+  return `the native oneDNN backend failed to load (${err.message.split('\n')[0]}): rebuild it with \`${REBUILD}\``;
+}
+
+let warned = false;
+
+function warnOnce(message: string): void {
+  if (warned) return;
+  warned = true;
+  console.warn(`selab: ${message}; falling back to a slower backend.`);
+}
+
+/**
+ * SELAB_THREADS wins; otherwise OpenMP's own OMP_NUM_THREADS (read when the addon loads);
+ * otherwise OpenMP uses every core.
+ */
+export function applyThreadSetting(): void {
+  const raw = process.env.SELAB_THREADS;
+  if (raw === undefined || raw === '') return;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`selab: SELAB_THREADS must be a positive integer, got "${raw}"`);
+  loadAddon()?.setThreads(n);
+}
+
+async function tryTensorflow(): Promise<boolean> {
+  // A variable specifier keeps tfjs-node an optional, undeclared package.
+  const specifier = '@tensorflow/tfjs-node';
+  try {
+    await import(specifier);
+  } catch {
+    return false;
+  }
+  return tf.setBackend('tensorflow');
+}
+
+async function tryOneDnn(explicit: boolean): Promise<boolean> {
+  if (!registerOneDnnBackend()) {
+    const message = describeAddonProblem(addonLoadError() ?? new Error('unknown error'));
+    if (explicit) throw new Error(`selab: --backend onednn: ${message}`);
+    warnOnce(message);
+    return false;
+  }
+  applyThreadSetting();
+  return tf.setBackend(ONEDNN_BACKEND);
+}
+
+/** Folder of tfjs-backend-wasm's .wasm binaries, as a file path prefix (Node reads them from disk). */
+export function wasmBinaryFolder(): string {
+  return dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm')) + sep;
+}
+
+async function tryWasm(): Promise<boolean> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  wasm.setWasmPaths(wasmBinaryFolder());
+  registerWasmTrainingKernels();
+  return tf.setBackend('wasm');
+}
+
+/**
+ * Makes `name` the active tfjs backend and returns the backend actually set. `auto` takes
+ * the first that works of tensorflow (tfjs-node, when installed), onednn, wasm, cpu; an
+ * explicit name that cannot be set is an error.
+ */
+export async function selectBackend(name: BackendName = 'auto'): Promise<string> {
+  switch (name) {
+    case 'tensorflow':
+      if (!(await tryTensorflow())) {
+        throw new Error('selab: --backend tensorflow needs @tensorflow/tfjs-node, which is not installed or failed to load');
+      }
+      break;
+    case 'onednn':
+      await tryOneDnn(true);
+      break;
+    case 'wasm':
+      if (!(await tryWasm())) throw new Error('selab: --backend wasm: the wasm backend failed to initialise');
+      break;
+    case 'cpu':
+      await tf.setBackend('cpu');
+      break;
+    case 'auto':
+      if (!(await tryTensorflow()) && !(await tryOneDnn(false)) && !(await tryWasm().catch(() => false))) {
+        await tf.setBackend('cpu');
+      }
+      break;
+    default:
+      throw new Error(`selab: unknown backend "${String(name)}"; expected one of ${BACKEND_NAMES.join(', ')}`);
+  }
+  await tf.ready();
+  return tf.getBackend();
+}
