@@ -1,0 +1,161 @@
+// One epoch of training with gradient accumulation, and one pass of validation.
+//
+// A step sees `batchSize` images as `batchSize / microBatch` micro-batches. Each micro-batch runs
+// forward and backward in its own scope, and its gradients, weighted by its share of the step,
+// are summed; the optimizer then applies the sum once, so a step's update equals one taken on
+// the whole batch — except for BatchNorm, whose batch statistics (and moving-average updates)
+// come from each micro-batch.
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+export interface Batch {
+  xs: tf.Tensor;
+  ys: tf.Tensor;
+}
+
+export type Batches = Iterable<Batch> | AsyncIterable<Batch>;
+
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly step: number,
+    readonly loss: number,
+  ) {
+    super(`the training loss became ${loss} at step ${step}`);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export interface StepInfo {
+  step: number;
+  steps: number;
+  /** Mean training loss and accuracy over the epoch so far. */
+  loss: number;
+  acc: number;
+  images: number;
+  seconds: number;
+}
+
+export interface EpochMetrics {
+  loss: number;
+  acc: number;
+  images: number;
+  seconds: number;
+}
+
+/** Keras' categorical cross-entropy on probabilities: mean over the batch of −Σ y·log(clip(p)). */
+export function categoricalCrossentropy(ys: tf.Tensor, probs: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const eps = 1e-7;
+    const p = tf.clipByValue(tf.div(probs, tf.sum(probs, -1, true)), eps, 1 - eps);
+    return tf.neg(tf.mean(tf.sum(tf.mul(ys, tf.log(p)), -1))) as tf.Scalar;
+  });
+}
+
+function correctCount(ys: tf.Tensor, probs: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.argMax(ys, -1)), 'float32')) as tf.Scalar);
+}
+
+export function stepCount(images: number, batchSize: number): number {
+  return Math.ceil(images / batchSize);
+}
+
+export interface TrainEpochOptions {
+  model: tfl.LayersModel;
+  optimizer: tf.Optimizer;
+  /** Micro-batches in order; each step is the next `batchSize` images, so microBatch must divide batchSize. */
+  batches: Batches;
+  images: number;
+  batchSize: number;
+  onStep?: (info: StepInfo) => void;
+}
+
+export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics> {
+  const { model, optimizer, images, batchSize } = opts;
+  const steps = stepCount(images, batchSize);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const start = performance.now();
+  let step = 0;
+  let stepSize = Math.min(batchSize, images);
+  let stepSeen = 0;
+  let seen = 0;
+  let lossSum = 0;
+  let correct = 0;
+  let accum: (tf.Tensor | null)[] = vars.map(() => null);
+  let stepLoss: tf.Tensor = tf.scalar(0);
+  let stepCorrect: tf.Tensor = tf.scalar(0);
+
+  for await (const { xs, ys } of opts.batches) {
+    const n = xs.shape[0]!;
+    const share = n / stepSize;
+    let mbCorrect: tf.Scalar | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const probs = model.apply(xs, { training: true }) as tf.Tensor;
+      mbCorrect = tf.keep(correctCount(ys, probs));
+      return tf.mul(categoricalCrossentropy(ys, probs), share) as tf.Scalar;
+    }, vars);
+    xs.dispose();
+    ys.dispose();
+    accum = vars.map((v, i) => {
+      const g = grads[v.name];
+      const prev = accum[i];
+      if (!g) throw new Error(`no gradient for ${v.name}: the variable does not take part in the loss`);
+      if (!prev) return g;
+      const sum = tf.add(prev, g);
+      prev.dispose();
+      g.dispose();
+      return sum;
+    });
+    const l = tf.add(stepLoss, value);
+    const c = tf.add(stepCorrect, mbCorrect!);
+    tf.dispose([stepLoss, stepCorrect, value, mbCorrect!]);
+    stepLoss = l;
+    stepCorrect = c;
+    stepSeen += n;
+    if (stepSeen < stepSize) continue;
+    if (stepSeen > stepSize) throw new Error(`micro-batches straddle a step (${stepSeen} images in a step of ${stepSize})`);
+
+    step++;
+    const loss = (await stepLoss.data())[0]!;
+    if (!Number.isFinite(loss)) {
+      tf.dispose([...accum.filter((g): g is tf.Tensor => g !== null), stepLoss, stepCorrect]);
+      throw new NonFiniteLossError(step, loss);
+    }
+    optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: accum[i]! })));
+    tf.dispose(accum.filter((g): g is tf.Tensor => g !== null));
+    accum = vars.map(() => null);
+    lossSum += loss * stepSeen;
+    correct += (await stepCorrect.data())[0]!;
+    seen += stepSeen;
+    tf.dispose([stepLoss, stepCorrect]);
+    stepLoss = tf.scalar(0);
+    stepCorrect = tf.scalar(0);
+    stepSeen = 0;
+    stepSize = Math.min(batchSize, images - seen);
+    opts.onStep?.({ step, steps, loss: lossSum / seen, acc: correct / seen, images: seen, seconds: (performance.now() - start) / 1000 });
+  }
+  tf.dispose([stepLoss, stepCorrect, ...accum.filter((g): g is tf.Tensor => g !== null)]);
+  if (seen !== images) throw new Error(`the epoch produced ${seen + stepSeen} training images, expected ${images}`);
+  return { loss: lossSum / seen, acc: correct / seen, images: seen, seconds: (performance.now() - start) / 1000 };
+}
+
+/** Test-split loss and accuracy with the model in inference mode (BN uses its moving statistics). */
+export async function evaluate(model: tfl.LayersModel, batches: Batches): Promise<{ loss: number; acc: number; images: number }> {
+  let lossSum = 0;
+  let correct = 0;
+  let images = 0;
+  for await (const { xs, ys } of batches) {
+    const n = xs.shape[0]!;
+    const [l, c] = tf.tidy(() => {
+      const probs = model.apply(xs, { training: false }) as tf.Tensor;
+      return [tf.mul(categoricalCrossentropy(ys, probs), n), correctCount(ys, probs)];
+    });
+    xs.dispose();
+    ys.dispose();
+    lossSum += (await l.data())[0]!;
+    correct += (await c.data())[0]!;
+    tf.dispose([l, c]);
+    images += n;
+  }
+  if (images === 0) throw new Error('the test split is empty');
+  return { loss: lossSum / images, acc: correct / images, images };
+}

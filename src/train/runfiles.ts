@@ -1,0 +1,156 @@
+// The run-file contract (docs/run-format.md): history.json and run.json, read and written here
+// so that train, run, sweep, table and report agree on one shape.
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+
+export const HISTORY_FILE = 'history.json';
+export const RUN_FILE = 'run.json';
+
+export interface HistoryRow {
+  epoch: number;
+  loss: number;
+  acc: number;
+  val_loss: number;
+  val_acc: number;
+  lr: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export interface History {
+  version: 1;
+  rows: HistoryRow[];
+}
+
+export interface RunConfig {
+  epochs: number;
+  batchSize: number;
+  microBatch: number;
+  optimizer: string;
+  lr: number;
+  momentum: number | null;
+  upsample: number;
+  inputShape: number[];
+  trainLimit: number | null;
+  testLimit: number | null;
+  seed: number;
+  backend: string;
+  data: string;
+  weights: string;
+  preprocess: string;
+  augment: boolean;
+}
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'stopped';
+
+export interface RunFile {
+  version: 1;
+  id: string;
+  case: number | null;
+  name: string;
+  model: string;
+  additions: string[];
+  se: boolean;
+  seOptions: Record<string, unknown> | null;
+  training: string;
+  sweep: { name: string; point: string; params: Record<string, unknown>; seed: number } | null;
+  config: RunConfig;
+  batchNormStatistics: string;
+  params: number;
+  trainableParams: number;
+  macs: number | null;
+  versions: Record<string, string>;
+  gitCommit: string | null;
+  startedAt: string;
+  endedAt: string | null;
+  /** One entry per `--resume` that continued this run: when, and from which completed epoch. */
+  resumes: { at: string; fromEpoch: number }[];
+  status: RunStatus;
+  error: string | null;
+  epochsCompleted: number;
+  final: { epoch: number; val_acc: number; val_loss: number } | null;
+  best: { epoch: number; val_acc: number } | null;
+}
+
+/** `final` is the last row; `best` the row with the highest test accuracy (the earliest on ties). */
+export function summarizeRows(rows: readonly HistoryRow[]): Pick<RunFile, 'epochsCompleted' | 'final' | 'best'> {
+  const last = rows[rows.length - 1];
+  if (!last) return { epochsCompleted: 0, final: null, best: null };
+  let best = last;
+  for (const r of rows) if (r.val_acc > best.val_acc || (r.val_acc === best.val_acc && r.epoch < best.epoch)) best = r;
+  return {
+    epochsCompleted: last.epoch,
+    final: { epoch: last.epoch, val_acc: last.val_acc, val_loss: last.val_loss },
+    best: { epoch: best.epoch, val_acc: best.val_acc },
+  };
+}
+
+export async function writeHistory(dir: string, rows: readonly HistoryRow[]): Promise<void> {
+  const history: History = { version: 1, rows: [...rows] };
+  await writeFileAtomic(join(dir, HISTORY_FILE), JSON.stringify(history, null, 2) + '\n');
+}
+
+export async function writeRunFile(dir: string, run: RunFile): Promise<void> {
+  await writeFileAtomic(join(dir, RUN_FILE), JSON.stringify(run, null, 2) + '\n');
+}
+
+export async function readJson<T>(file: string): Promise<T> {
+  const text = await readFile(file, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+}
+
+export async function readHistory(dir: string): Promise<History> {
+  const file = join(dir, HISTORY_FILE);
+  const h = await readJson<History>(file);
+  if (h.version !== 1 || !Array.isArray(h.rows)) throw new Error(`${file}: expected { "version": 1, "rows": [...] }`);
+  return h;
+}
+
+export async function readRunFile(dir: string): Promise<RunFile> {
+  const file = join(dir, RUN_FILE);
+  const r = await readJson<RunFile>(file);
+  if (r.version !== 1 || typeof r.id !== 'string') throw new Error(`${file}: expected a selab run file (version 1 with an id)`);
+  return r;
+}
+
+export interface FoundRun {
+  dir: string;
+  run: RunFile;
+  history: History | null;
+}
+
+/** Every run below `out` (any folder holding a run.json), sorted by its id. */
+export async function findRuns(out: string): Promise<FoundRun[]> {
+  const dirs: string[] = [];
+  async function walk(dir: string): Promise<void> {
+    const entries = await readdir(dir, { withFileTypes: true });
+    if (entries.some((e) => e.isFile() && e.name === RUN_FILE)) dirs.push(dir);
+    for (const e of entries) {
+      // checkpoint folders never hold run files; skipping them keeps the walk cheap
+      if (e.isDirectory() && !e.name.startsWith('checkpoint')) await walk(join(dir, e.name));
+    }
+  }
+  await walk(out);
+  const runs: FoundRun[] = [];
+  for (const dir of dirs) {
+    const run = await readRunFile(dir);
+    let history: History | null = null;
+    try {
+      history = await readHistory(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    runs.push({ dir, run, history });
+  }
+  return runs.sort((a, b) => runId(out, a.dir).localeCompare(runId(out, b.dir), 'en', { numeric: true }));
+}
+
+/** A run's id: its folder relative to the output folder, with forward slashes. */
+export function runId(out: string, dir: string): string {
+  return relative(out, dir).split(sep).join('/');
+}
