@@ -1,0 +1,165 @@
+// Squeeze-and-Excitation (Hu et al., 2018) as one tfjs-layers layer, in the shape of timm's
+// squeeze_excite.py: squeeze (global pool) -> reduce (dense C -> C/r) -> activation ->
+// expand (dense C/r -> C) -> gate -> scale the input. Keeping the two dense layers inside one
+// layer makes "insert an SE block after layer X" a single graph node, and its weights
+// serialise under one layer name.
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+export type SqueezeMode = 'avg' | 'max';
+export type BottleneckActivation = 'relu' | 'relu6' | 'swish' | 'elu' | 'tanh' | 'linear';
+/** The gate functions of the SE paper's ablation (Table 11), plus MobileNetV3's hard sigmoid. */
+export type GateActivation = 'sigmoid' | 'hardSigmoid' | 'tanh' | 'relu';
+
+export const SQUEEZE_MODES: readonly SqueezeMode[] = ['avg', 'max'];
+export const BOTTLENECK_ACTIVATIONS: readonly BottleneckActivation[] = ['relu', 'relu6', 'swish', 'elu', 'tanh', 'linear'];
+export const GATE_ACTIVATIONS: readonly GateActivation[] = ['sigmoid', 'hardSigmoid', 'tanh', 'relu'];
+
+export interface SEOptions {
+  /** Channel reduction ratio r; the bottleneck has max(1, floor(C / r)) units. Default 8. */
+  ratio?: number;
+  /** How to squeeze H×W to one value per channel. Default 'avg' (global average pooling). */
+  squeeze?: SqueezeMode;
+  /** Activation after the reducing dense layer. Default 'relu'. */
+  activation?: BottleneckActivation;
+  /** Activation producing the per-channel scale. Default 'sigmoid'. */
+  gate?: GateActivation;
+  /** Whether both dense layers have a bias. Default true. */
+  useBias?: boolean;
+}
+
+// tfjs-layers does not re-export LayerArgs; take it from the Layer constructor.
+type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
+export type SqueezeExcitationArgs = SEOptions & LayerArgs;
+
+const DEFAULTS = { ratio: 8, squeeze: 'avg', activation: 'relu', gate: 'sigmoid', useBias: true } as const;
+
+/** Bottleneck width: `channels // ratio` as in Keras, but never 0. */
+export function reducedChannels(channels: number, ratio: number = DEFAULTS.ratio): number {
+  return Math.max(1, Math.floor(channels / ratio));
+}
+
+/** Parameters of one SE block on `channels` channels: C·⌊C/r⌋ + ⌊C/r⌋ + ⌊C/r⌋·C + C with bias. */
+export function seParamCount(channels: number, ratio: number = DEFAULTS.ratio, useBias: boolean = DEFAULTS.useBias): number {
+  const r = reducedChannels(channels, ratio);
+  return 2 * channels * r + (useBias ? r + channels : 0);
+}
+
+function oneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new Error(`SqueezeExcitation: ${what} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+function applyBottleneck(x: tf.Tensor, activation: BottleneckActivation): tf.Tensor {
+  switch (activation) {
+    case 'relu': return tf.relu(x);
+    case 'relu6': return tf.relu6(x);
+    case 'swish': return tf.mul(x, tf.sigmoid(x));
+    case 'elu': return tf.elu(x);
+    case 'tanh': return tf.tanh(x);
+    case 'linear': return x;
+  }
+}
+
+function applyGate(x: tf.Tensor, gate: GateActivation): tf.Tensor {
+  switch (gate) {
+    case 'sigmoid': return tf.sigmoid(x);
+    // relu6(x + 3) / 6, the hard sigmoid of MobileNetV3, timm and Keras 3 (not Keras 2's 0.2x + 0.5).
+    case 'hardSigmoid': return tf.div(tf.relu6(tf.add(x, 3)), 6);
+    case 'tanh': return tf.tanh(x);
+    case 'relu': return tf.relu(x);
+  }
+}
+
+export class SqueezeExcitation extends tfl.layers.Layer {
+  static className = 'SqueezeExcitation';
+
+  readonly ratio: number;
+  readonly squeeze: SqueezeMode;
+  readonly activation: BottleneckActivation;
+  readonly gate: GateActivation;
+  readonly useBias: boolean;
+
+  private reduceKernel: tfl.LayerVariable | null = null;
+  private reduceBias: tfl.LayerVariable | null = null;
+  private expandKernel: tfl.LayerVariable | null = null;
+  private expandBias: tfl.LayerVariable | null = null;
+
+  constructor(args: SqueezeExcitationArgs = {}) {
+    super(args);
+    const ratio = args.ratio ?? DEFAULTS.ratio;
+    if (!Number.isFinite(ratio) || ratio <= 0) {
+      throw new Error(`SqueezeExcitation: ratio must be a positive number, got ${JSON.stringify(args.ratio)}`);
+    }
+    this.ratio = ratio;
+    this.squeeze = oneOf('squeeze', args.squeeze ?? DEFAULTS.squeeze, SQUEEZE_MODES);
+    this.activation = oneOf('activation', args.activation ?? DEFAULTS.activation, BOTTLENECK_ACTIVATIONS);
+    this.gate = oneOf('gate', args.gate ?? DEFAULTS.gate, GATE_ACTIVATIONS);
+    this.useBias = args.useBias ?? DEFAULTS.useBias;
+    this.inputSpec = [{ ndim: 4 }];
+  }
+
+  override build(inputShape: tfl.Shape | tfl.Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
+    const channels = shape[3];
+    if (shape.length !== 4 || channels == null) {
+      throw new Error(`SqueezeExcitation ${this.name}: expects an NHWC input with a known channel count, got shape [${shape.join(', ')}]`);
+    }
+    const reduced = reducedChannels(channels, this.ratio);
+    // Same initialisers as a Keras Dense layer, so an SE block here starts like the reference's.
+    const kernelInit = () => tfl.initializers.glorotUniform({});
+    const biasInit = () => tfl.initializers.zeros();
+    this.reduceKernel = this.addWeight('reduce/kernel', [channels, reduced], 'float32', kernelInit(), undefined, true, undefined, kernelInit);
+    if (this.useBias) this.reduceBias = this.addWeight('reduce/bias', [reduced], 'float32', biasInit(), undefined, true, undefined, biasInit);
+    this.expandKernel = this.addWeight('expand/kernel', [reduced, channels], 'float32', kernelInit(), undefined, true, undefined, kernelInit);
+    if (this.useBias) this.expandBias = this.addWeight('expand/bias', [channels], 'float32', biasInit(), undefined, true, undefined, biasInit);
+    this.inputSpec = [{ ndim: 4, axes: { [-1]: channels } }];
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tfl.Shape | tfl.Shape[]): tfl.Shape | tfl.Shape[] {
+    return inputShape;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+      if (this.reduceKernel == null || this.expandKernel == null) {
+        throw new Error(`SqueezeExcitation ${this.name}: called before build`);
+      }
+      const squeezed = this.squeeze === 'avg' ? tf.mean(x, [1, 2]) : tf.max(x, [1, 2]);
+      let z: tf.Tensor = tf.matMul(squeezed as tf.Tensor2D, this.reduceKernel.read() as tf.Tensor2D);
+      if (this.reduceBias) z = tf.add(z, this.reduceBias.read());
+      z = applyBottleneck(z, this.activation);
+      let e: tf.Tensor = tf.matMul(z as tf.Tensor2D, this.expandKernel.read() as tf.Tensor2D);
+      if (this.expandBias) e = tf.add(e, this.expandBias.read());
+      const scale = applyGate(e, this.gate);
+      const [n, , , c] = x.shape;
+      return tf.mul(x, tf.reshape(scale, [n, 1, 1, c]));
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      ratio: this.ratio,
+      squeeze: this.squeeze,
+      activation: this.activation,
+      gate: this.gate,
+      useBias: this.useBias,
+    };
+  }
+}
+tf.serialization.registerClass(SqueezeExcitation);
+
+/**
+ * Append an SE block to `x`. The channel count comes from `x.shape`, so the block can follow any
+ * layer, including depthwise convolutions (which have no `filters`).
+ */
+export function seBlock(x: tfl.SymbolicTensor, options: SEOptions & { name?: string } = {}): tfl.SymbolicTensor {
+  const channels = x.shape[3];
+  if (x.shape.length !== 4 || channels == null) {
+    throw new Error(`seBlock: expects an NHWC tensor with a known channel count, got ${x.name} with shape [${x.shape.join(', ')}]`);
+  }
+  return new SqueezeExcitation(options).apply(x) as tfl.SymbolicTensor;
+}
