@@ -13,5 +13,6 @@ const program = new Command()
   .showHelpAfterError();
 
 // Subcommands are registered below this line, one import each.
+(await import('./commands/report.js')).register(program);
 
 await program.parseAsync(process.argv);
