@@ -1,0 +1,87 @@
+// Model size and cost figures as `selab models` reports them.
+//
+// Parameters follow Keras' count_params(): every weight, BatchNorm moving mean/variance included.
+// MACs are forward multiply-accumulates for ONE image, counted for the layers that dominate
+// cost: Conv2D (Ho·Wo·Cout·kh·kw·Cin), DepthwiseConv2D (Ho·Wo·Cin·multiplier·kh·kw), Dense
+// (inputs·units, per position if the input has more than two axes) and the two dense layers in
+// SqueezeExcitation (2·C·⌊C/r⌋). Biases, BatchNorm, activations, pooling, padding, the SE scale
+// multiplication and element-wise merges are not counted (the usual convention of papers and of
+// tools such as ptflops/fvcore for "MACs").
+import * as tfl from '@tensorflow/tfjs-layers';
+
+export function countParams(model: tfl.LayersModel): number {
+  return model.countParams();
+}
+
+export function trainableParams(model: tfl.LayersModel): number {
+  return model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+}
+
+function product(dims: readonly (number | null)[]): number {
+  return dims.reduce((a: number, b) => {
+    if (b == null) throw new Error('macsPerImage: the model has an undefined (non-batch) dimension; build it with a fixed input shape');
+    return a * b;
+  }, 1);
+}
+
+function firstShape(shape: tfl.Shape | tfl.Shape[]): tfl.Shape {
+  return (Array.isArray(shape[0]) ? shape[0] : shape) as tfl.Shape;
+}
+
+function layerMacs(layer: tfl.layers.Layer, inputShape: tfl.Shape, outputShape: tfl.Shape): number {
+  const config = layer.getConfig();
+  switch (layer.getClassName()) {
+    case 'Conv2D': {
+      const [kh, kw] = config.kernelSize as number[];
+      const cin = inputShape[3];
+      return product(outputShape.slice(1)) * kh! * kw! * product([cin ?? null]);
+    }
+    case 'DepthwiseConv2D': {
+      const [kh, kw] = config.kernelSize as number[];
+      return product(outputShape.slice(1)) * kh! * kw!;
+    }
+    case 'Dense':
+      return product(inputShape.slice(1)) * (config.units as number);
+    case 'SqueezeExcitation': {
+      const c = product([inputShape[3] ?? null]);
+      const ratio = config.ratio as number;
+      return 2 * c * Math.max(1, Math.floor(c / ratio));
+    }
+    default:
+      return 0;
+  }
+}
+
+/** Forward MACs per image (see the file comment for what is counted). Nested models are included. */
+export function macsPerImage(model: tfl.LayersModel): number {
+  let total = 0;
+  for (const nodes of Object.values(model.nodesByDepth)) {
+    for (const node of nodes) {
+      const layer = node.outboundLayer;
+      if (layer instanceof tfl.LayersModel) {
+        total += macsPerImage(layer);
+        continue;
+      }
+      total += layerMacs(layer, firstShape(node.inputShapes), firstShape(node.outputShapes));
+    }
+  }
+  return total;
+}
+
+export interface ModelSummary {
+  params: number;
+  trainableParams: number;
+  macs: number;
+  inputShape: number[];
+}
+
+export function summarize(model: tfl.LayersModel): ModelSummary {
+  const input = model.inputs[0];
+  if (!input) throw new Error(`summarize: model ${model.name} has no input`);
+  return {
+    params: countParams(model),
+    trainableParams: trainableParams(model),
+    macs: macsPerImage(model),
+    inputShape: input.shape.slice(1).map((d) => d ?? -1),
+  };
+}
