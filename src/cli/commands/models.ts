@@ -1,0 +1,109 @@
+// `selab models`: the seven reference cases and every registered model, with their size and cost.
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { CASES, buildCaseModel } from '../../models/cases.js';
+import { registeredModels } from '../../models/all.js';
+import { summarize } from '../../models/summary.js';
+import { SqueezeExcitation } from '../../se/squeeze-excitation.js';
+
+export interface ModelRow {
+  /** Reference case number, or null for a registered (non-case) model. */
+  case: number | null;
+  name: string;
+  model: string;
+  additions: string[];
+  /** For registered models: whether the built model contains SqueezeExcitation layers. */
+  se: boolean;
+  training: string | null;
+  optimizer: string | null;
+  params: number;
+  trainableParams: number;
+  inputShape: number[];
+  macs: number;
+  description?: string;
+}
+
+async function measure(build: () => tfl.LayersModel | Promise<tfl.LayersModel>) {
+  const model = await build();
+  const summary = { ...summarize(model), se: model.layers.some((l) => l instanceof SqueezeExcitation) };
+  // Only sizes are needed: free the freshly initialised weights at once.
+  tf.dispose(model.weights.map((w) => w.read()));
+  return summary;
+}
+
+/** One row per case, then one per registered model; `onProgress` gets each name before building it. */
+export async function collectModelRows(onProgress: (name: string, i: number, n: number) => void = () => {}): Promise<ModelRow[]> {
+  const registered = registeredModels();
+  const n = CASES.length + registered.length;
+  const rows: ModelRow[] = [];
+  for (const c of CASES) {
+    onProgress(c.name, rows.length, n);
+    const s = await measure(() => buildCaseModel(c));
+    rows.push({
+      case: c.id, name: c.name, model: c.model, additions: [...c.additions], se: c.se, training: c.training, optimizer: c.optimizer,
+      params: s.params, trainableParams: s.trainableParams, inputShape: s.inputShape, macs: s.macs,
+    });
+  }
+  for (const m of registered) {
+    onProgress(m.name, rows.length, n);
+    const s = await measure(m.build);
+    rows.push({
+      case: null, name: m.name, model: m.name, additions: [], se: s.se, training: null, optimizer: null,
+      params: s.params, trainableParams: s.trainableParams, inputShape: s.inputShape, macs: s.macs, description: m.description,
+    });
+  }
+  return rows;
+}
+
+const int = (n: number) => n.toLocaleString('en-US');
+const macs = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : `${(n / 1e6).toFixed(1)} M`);
+
+export function formatModelTable(rows: readonly ModelRow[]): string {
+  const header = ['case', 'model', 'additions', 'SE', 'training', 'params', 'trainable', 'input', 'MACs/image'];
+  const body = rows.map((r) => [
+    r.case === null ? '-' : String(r.case),
+    r.name,
+    r.additions.length ? r.additions.join('+') : '-',
+    r.se ? 'yes' : 'no',
+    r.training === null ? '-' : `${r.training}${r.optimizer ? ` (${r.optimizer})` : ''}`,
+    int(r.params),
+    int(r.trainableParams),
+    r.inputShape.join('×'),
+    macs(r.macs),
+  ]);
+  const numeric = new Set([5, 6, 8]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('models')
+    .description('List the reference cases and registered models with parameters, trainable parameters, input shape and MACs per image')
+    .option('--json', 'print a JSON array instead of a table')
+    .action(async (opts: { json?: boolean }) => {
+      try {
+        await tf.setBackend('cpu');
+        // Building the big models takes seconds (weight initialisation): show progress on stderr,
+        // so that --json output stays clean.
+        const bar = process.stderr.isTTY
+          ? new cliProgress.SingleBar({ format: 'building {bar} {value}/{total} {name}', stream: process.stderr, clearOnComplete: true, hideCursor: true })
+          : null;
+        const rows = await collectModelRows((name, i, n) => {
+          if (!bar) process.stderr.write(`building ${i + 1}/${n} ${name}\n`);
+          else if (i === 0) bar.start(n, 0, { name });
+          else bar.update(i, { name });
+        });
+        bar?.update(rows.length);
+        bar?.stop();
+        console.log(opts.json ? JSON.stringify(rows, null, 2) : formatModelTable(rows));
+      } catch (e) {
+        console.error(`selab models: ${(e as Error).message}`);
+        process.exitCode = 1;
+      }
+    });
+}
