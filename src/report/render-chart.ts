@@ -1,6 +1,6 @@
 // Vega-Lite specs become static SVG here, in Node, so the report page needs no script at all
 // and prints; the same SVG becomes a PNG for READMEs and papers.
-import { Resvg } from '@resvg/resvg-js';
+import { Resvg, type ResvgRenderOptions } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
@@ -35,11 +35,15 @@ export async function renderSvg(spec: TopLevelSpec, idPrefix: string): Promise<s
   }
 }
 
-/** Rasterizes an SVG at `scale` × its size with the system fonts (fonts-dejavu-core on Debian). */
-export function svgToPng(svg: string, scale = 2): Buffer {
-  const resvg = new Resvg(svg, {
+/** resvg draws text only with fonts it finds: the system's (fonts-dejavu-core on Debian). */
+export function resvgOptions(scale: number): ResvgRenderOptions {
+  return {
     fitTo: { mode: 'zoom', value: scale },
     font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
-  });
-  return resvg.render().asPng();
+  };
+}
+
+/** Rasterizes an SVG at `scale` × its size. */
+export function svgToPng(svg: string, scale = 2): Buffer {
+  return new Resvg(svg, resvgOptions(scale)).render().asPng();
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { writeReport } from '../../report/report.js';
+import { sweepReportSections } from '../../report/sweep.js';
 
 export function register(program: Command): void {
   program
@@ -10,7 +11,7 @@ export function register(program: Command): void {
     .option('--png <dir>', 'also write each chart as <id>.svg and <id>.png into this folder')
     .action(async (opts: { out: string; to: string; png?: string }) => {
       try {
-        const written = await writeReport({ out: opts.out, to: opts.to, png: opts.png });
+        const written = await writeReport({ out: opts.out, to: opts.to, png: opts.png, extraSections: sweepReportSections });
         console.log(`wrote ${written.html} (${written.runs} run${written.runs === 1 ? '' : 's'} from ${opts.out})`);
         for (const f of written.files) console.log(`wrote ${f}`);
       } catch (e) {
