@@ -7,5 +7,6 @@ export * from './models/head.js';
 export * from './models/rewrite.js';
 export * from './models/presets.js';
 export * from './models/cases.js';
-export * from './models/registry.js';
+export * from './models/all.js'; // registry API, with every model registered
 export * from './train/optimizers.js';
+export * from './models/summary.js';
