@@ -1,0 +1,74 @@
+// Batched matrix products (BatchMatMul, _FusedMatMul) with oneDNN matmul. Transposes are
+// expressed as strides of the memory descriptors, so no operand is copied.
+//
+// Geometry: [batchA, batchB, M, K, N, transposeA, transposeB]; each batch is the product of
+// the operand's leading dimensions and is 1 or the output batch (oneDNN broadcasts 1).
+#include "dnnl_util.h"
+#include "registry.h"
+
+namespace selab {
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+
+struct MatMul {
+  dnnl::matmul prim;
+  memory a, b, bias, out;
+};
+
+// matmul(a, b, bias | null, geometry, activation, alpha) -> Float32Array | null
+Napi::Value MatMulFn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<int64_t> p = IntList(info[3]);
+  if (p.size() != 7) return env.Null();
+  const int64_t ba = p[0], bb = p[1], m = p[2], k = p[3], n = p[4];
+  const bool ta = p[5] != 0, tb = p[6] != 0;
+  const int64_t batch = std::max(ba, bb);
+  float* bias = F32Ptr(info[2]);
+  const int act = info[4].As<Napi::Number>().Int32Value();
+  const float alpha = info[5].As<Napi::Number>().FloatValue();
+  MatMul* e = Cache<MatMul>::Get(MakeKey("matmul", ba, bb, m, k, n, ta, tb, bias != nullptr, act, alpha), [&] {
+    std::unique_ptr<MatMul> out;
+    // A is [ba, M, K] (stored [ba, K, M] when transposed); B is [bb, K, N] (stored [bb, N, K]).
+    memory::desc aDesc = F32Desc({ba, m, k}, ta ? Dims{m * k, 1, m} : Dims{m * k, k, 1});
+    memory::desc bDesc = F32Desc({bb, k, n}, tb ? Dims{k * n, 1, k} : Dims{k * n, n, 1});
+    memory::desc biasDesc = bias ? F32Desc({1, 1, n}, tag::abc) : memory::desc();
+    memory::desc outDesc = F32Desc({batch, m, n}, tag::abc);
+    dnnl_matmul_desc_t op;
+    if (dnnl_matmul_desc_init(&op, &aDesc.data, &bDesc.data, bias ? &biasDesc.data : nullptr, &outDesc.data) != dnnl_success) {
+      return out;
+    }
+    dnnl::primitive_attr attr;
+    dnnl::post_ops ops;
+    AppendActivation(ops, act, alpha);
+    attr.set_post_ops(ops);
+    dnnl::matmul::primitive_desc pd;
+    if (!CreatePd(op, attr, &pd)) return out;
+    out = std::make_unique<MatMul>();
+    out->prim = dnnl::matmul(pd);
+    out->a = UserMemory(aDesc);
+    out->b = UserMemory(bDesc);
+    out->out = UserMemory(outDesc);
+    if (bias) out->bias = UserMemory(biasDesc);
+    return out;
+  });
+  if (!e) return env.Null();
+  Napi::Float32Array result = Napi::Float32Array::New(env, static_cast<size_t>(batch * m * n));
+  e->a.set_data_handle(F32Ptr(info[0]));
+  e->b.set_data_handle(F32Ptr(info[1]));
+  e->out.set_data_handle(result.Data());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->out}};
+  if (bias) {
+    e->bias.set_data_handle(bias);
+    args.emplace(DNNL_ARG_BIAS, e->bias);
+  }
+  e->prim.execute(Stream(), args);
+  Stream().wait();
+  return result;
+}
+
+SELAB_EXPORT("matmul", MatMulFn);
+
+}  // namespace
+}  // namespace selab
