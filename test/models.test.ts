@@ -177,3 +177,13 @@ test('model registry: lists built-in variants, rejects duplicates and unknown na
   assert.throws(() => registerModel({ name: 'Bad Name', description: '', inputShape: [1, 1, 1], build: () => m }), /lower-case/);
   assert.throws(() => getRegisteredModel('nope'), /unknown model "nope": expected one of .*mobilenet-se-dw/);
 });
+
+test('disposing a case model frees every tensor, rewritten cases included', async () => {
+  for (const id of [1, 3, 4, 7]) {
+    const before = tf.memory().numTensors;
+    const model = await buildCaseModel({ ...getCase(id), inputShape: [32, 32, 3] });
+    assert.ok(tf.memory().numTensors > before);
+    model.dispose();
+    assert.equal(tf.memory().numTensors, before, `case ${id} leaks ${tf.memory().numTensors - before} tensors`);
+  }
+});

@@ -102,5 +102,10 @@ export async function buildCaseModel(caseOrId: ReferenceCase | number | string, 
     if (batchnorm) throw new Error(`case ${c.id}: MobileNet already has BatchNorm`);
     body = c.se ? mobilenetWithSE(base, se) : base;
   }
+  if (body !== base) {
+    // The rewritten model shares most layers with `base`; drop base's claim on them so that
+    // disposing the returned model frees everything (replaced layers' originals go now).
+    base.dispose();
+  }
   return withClassificationHead(body, classes, name);
 }
