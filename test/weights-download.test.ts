@@ -130,7 +130,8 @@ test('the URL base can come from the environment', async () => {
   files.set(MOBILE_PATH, mobileFile);
   process.env[WEIGHTS_URL_ENV] = base;
   try {
-    const { baseUrl: _unused, ...opts } = options(home, { arch });
+    const opts = options(home, { arch });
+    delete opts.baseUrl;
     await resolveWeights('imagenet', opts);
   } finally {
     delete process.env[WEIGHTS_URL_ENV];
