@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Each subcommand lives in src/cli/commands/<name>.ts and exports `register(program)`.
 import { Command } from 'commander';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../util/paths.js';
 
-const require = createRequire(import.meta.url);
-const { version } = require('../../package.json') as { version: string };
+const { version } = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('selab')
