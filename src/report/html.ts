@@ -67,7 +67,8 @@ export function htmlTable(header: string, rows: { attrs?: string; cells: HtmlCel
       return `<tr${r.attrs ? ` ${r.attrs}` : ''}>${cells}</tr>`;
     })
     .join('\n');
-  return `<table class="${className}"><thead>${header}</thead><tbody>\n${body}\n</tbody></table>`;
+  // Wide tables scroll inside the page instead of running past its edge.
+  return `<div class="table-wrap"><table class="${className}"><thead>${header}</thead><tbody>\n${body}\n</tbody></table></div>`;
 }
 
 const DASH = '<span class="na">–</span>';
@@ -166,7 +167,7 @@ function duration(seconds: number): string {
   const s = Math.round(seconds);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
-  return h ? `${h} h ${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
+  return h ? `${h} h ${m} min` : m >= 10 ? `${m} min` : m ? `${m} min ${s % 60} s` : `${s} s`;
 }
 
 function runDuration(run: RunFile, history: LoadedRun['history']): string {
@@ -181,8 +182,9 @@ function meanThroughput(history: LoadedRun['history']): string {
   return (rows.reduce((t, r) => t + r.imagesPerSecond, 0) / rows.length).toFixed(1);
 }
 
+/** "2026-11-27 08:00" (UTC, to the minute); the run cards keep the exact ISO time. */
 function time(iso: string | null): string {
-  return iso ? escapeHtml(iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')) : DASH;
+  return iso ? escapeHtml(iso.slice(0, 16).replace('T', ' ')) : DASH;
 }
 
 function value(v: unknown): string {
@@ -194,7 +196,7 @@ function value(v: unknown): string {
 function runsSection(runs: readonly LoadedRun[]): string {
   const header =
     `<tr><th>Run</th><th>Status</th><th class="num">Epochs</th><th>Backend</th><th class="num">Seed</th><th class="num">Batch (micro)</th>` +
-    `<th class="num">Images/s</th><th>Started</th><th>Ended</th><th class="num">Time</th><th>Commit</th></tr>`;
+    `<th class="num">Images/s</th><th>Started (UTC)</th><th>Ended (UTC)</th><th class="num">Time</th><th>Commit</th></tr>`;
   const summary = htmlTable(
     header,
     runs.map(({ run, history }) => ({
@@ -207,16 +209,15 @@ function runsSection(runs: readonly LoadedRun[]): string {
         { html: String(run.config.seed), col: 'seed', className: 'num' },
         { html: `${run.config.batchSize} (${run.config.microBatch ?? '–'})`, col: 'batch', className: 'num' },
         { html: meanThroughput(history), col: 'throughput', className: 'num' },
-        { html: time(run.startedAt), col: 'started' },
-        { html: time(run.endedAt), col: 'ended' },
+        { html: time(run.startedAt), col: 'started', className: 'nowrap' },
+        { html: time(run.endedAt), col: 'ended', className: 'nowrap' },
         { html: runDuration(run, history), col: 'time', className: 'num' },
         { html: run.gitCommit ? `<code>${escapeHtml(run.gitCommit.slice(0, 10))}</code>` : DASH, col: 'commit' },
       ],
     })),
     'runs',
   );
-  const cards = runs
-    .map(({ run }) => {
+  const card = ({ run }: LoadedRun): string => {
       const fields: [string, unknown][] = [
         ['model', `${run.model}${run.additions.length ? ` + ${run.additions.join(' + ')}` : ''}${run.se ? ' + SE' : ''}`],
         ['SE options', run.seOptions],
@@ -229,14 +230,21 @@ function runsSection(runs: readonly LoadedRun[]): string {
         ['MACs / image', run.macs == null ? null : int(run.macs)],
         ['versions', Object.entries(run.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')],
         ['git commit', run.gitCommit],
+        ['started', run.startedAt],
+        ['ended', run.endedAt],
         ...(run.resumes?.length ? ([['resumed', run.resumes.map((r) => `${r.at} from epoch ${r.fromEpoch}`).join('; ')]] as [string, unknown][]) : []),
         ...(run.error ? ([['error', run.error]] as [string, unknown][]) : []),
       ];
       const dl = fields.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${value(v)}</dd>`).join('');
       return `<div class="card" id="run-${escapeHtml(anchor(run.id))}"><h3>${escapeHtml(run.id)} ${statusBadge(run.status)}</h3><dl>${dl}</dl></div>`;
-    })
-    .join('\n');
-  return `${summary}\n<div class="cards">${cards}</div>`;
+  };
+  // Sweeps can hold hundreds of runs that differ only in their point and seed: folded away.
+  const single = runs.filter((r) => !r.run.sweep);
+  const swept = runs.filter((r) => r.run.sweep);
+  const sweptHtml = swept.length
+    ? `<details class="sweep-runs"><summary>Configuration of the ${swept.length} sweep run${swept.length === 1 ? '' : 's'}</summary><div class="cards">${swept.map(card).join('\n')}</div></details>`
+    : '';
+  return `${summary}\n<div class="cards">${single.map(card).join('\n')}</div>\n${sweptHtml}`;
 }
 
 function anchor(id: string): string {
@@ -302,13 +310,16 @@ h3 { font-size: 14px; margin: 0 0 8px; }
 .notice { border-left: 4px solid #e0a800; background: #fff8e1; padding: 10px 14px; margin: 16px 0; }
 .notice ul { margin: 4px 0 0; padding-left: 20px; }
 .complete { border-left-color: var(--up); background: #eef8f0; }
+.table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
-th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: left; vertical-align: top; }
+table.runs { font-size: 12px; }
+th, td { border-bottom: 1px solid var(--line); padding: 5px 9px; text-align: left; vertical-align: top; }
 thead th { background: var(--head); font-weight: 600; border-bottom: 2px solid var(--line); }
 th.group { text-align: center; border-left: 1px solid var(--line); }
 tbody tr:nth-child(even) { background: #fbfcfd; }
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .ref { color: #5a4a8a; }
+.nowrap { white-space: nowrap; }
 .up { color: var(--up); font-weight: 600; }
 .down { color: var(--down); font-weight: 600; }
 .na { color: #b0b6bc; }
@@ -328,6 +339,8 @@ figcaption { color: var(--muted); font-size: 12px; margin-top: 2px; }
 .card dt { color: var(--muted); }
 .card dd { margin: 0; overflow-wrap: anywhere; }
 code { font-size: 11.5px; }
+details.sweep-runs { margin-top: 14px; }
+details.sweep-runs summary { cursor: pointer; color: var(--muted); }
 @media print { body { background: #fff; } main { padding: 0; } figure.chart, table, .card { break-inside: avoid; } }
 `;
 
