@@ -138,6 +138,8 @@ test('SE weights train: gradients reach both kernels', () => {
   const x = tfl.input({ shape: [2, 2, 4] });
   const layer = new SqueezeExcitation({ ratio: 2 });
   const model = tfl.model({ inputs: x, outputs: layer.apply(x) as tfl.SymbolicTensor });
+  // Known weights keep both bottleneck units active (z = [3, 0.5]), so every weight has a gradient.
+  layer.setWeights([tf.tensor2d(W1), tf.tensor1d(B1), tf.tensor2d(W2), tf.tensor1d(B2)]);
   const input = tf.tensor4d([X]);
   const { grads } = tf.variableGrads(() => tf.sum(model.predict(input) as tf.Tensor) as tf.Scalar,
     layer.trainableWeights.map((w) => w.read() as tf.Variable));
