@@ -58,8 +58,10 @@ async function caseWithWeights(id: number, file: string): Promise<tfl.LayersMode
 }
 
 test('VGG16: cases 3, 4 (+BN) and 5 (+BN+SE) keep every pretrained tensor', async () => {
-  const fixture = fixtureFromModel(vgg16({ inputShape: SMALL }));
+  // Named like the real ImageNet file (Keras 1 weight names, matched by position).
+  const fixture = fixtureFromModel(vgg16({ inputShape: SMALL }), { keras1Names: true });
   assert.equal(fixture.length, 13);
+  assert.deepEqual(fixture[0]!.weights.map((w) => w.name), ['block1_conv1_W_1:0', 'block1_conv1_b_1:0']);
   const file = join(dir, 'vgg16_notop.h5');
   await writeKerasH5(file, [{ name: 'input_1', weights: [] }, ...fixture]);
 

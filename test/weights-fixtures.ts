@@ -68,15 +68,19 @@ export function patterned(k: number, j: number, shape: number[]): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => 1000 * k + 100 * j + i / 1000);
 }
 
-/** A file layer for every weighted layer of `model`, Keras 2 names, patterned values. */
-export function fixtureFromModel(model: tfl.LayersModel): FixtureLayer[] {
+/**
+ * A file layer for every weighted layer of `model` with patterned values; Keras 2 weight names
+ * (`conv/kernel:0`), or with `keras1Names` those of the VGG16 ImageNet file (`conv_W_1:0`, `conv_b_1:0`).
+ */
+export function fixtureFromModel(model: tfl.LayersModel, options: { keras1Names?: boolean } = {}): FixtureLayer[] {
   return model.layers
     .filter((l) => l.weights.length > 0)
     .map((layer, k) => ({
       name: layer.name,
       weights: layer.weights.map((w, j) => {
         const shape = w.shape as number[];
-        return { name: `${layer.name}/${w.originalName.split('/').at(-1)}:0`, shape, values: patterned(k, j, shape) };
+        const name = options.keras1Names ? `${layer.name}_${'Wb'[j]}_1:0` : `${layer.name}/${w.originalName.split('/').at(-1)}:0`;
+        return { name, shape, values: patterned(k, j, shape) };
       }),
     }));
 }

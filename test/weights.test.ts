@@ -96,6 +96,20 @@ describe('Keras HDF5 weights', () => {
     y.dispose();
   });
 
+  test('models loaded from one set do not share storage with it', async () => {
+    const path = join(dir, 'shared.h5');
+    await writeKerasH5(path, tinyFixture());
+    const set = await readKerasH5(path);
+    const a = tinyModel();
+    applyWeights(a, set);
+    set.layers.get('block1_conv1')![1]!.values[0] = -7;
+    assert.equal(weightOf(a, 'block1_conv1', 1)[0], 100);
+    const b = tinyModel();
+    applyWeights(b, set);
+    assert.equal(weightOf(b, 'block1_conv1', 1)[0], -7);
+    assert.equal(weightOf(a, 'block1_conv1', 1)[0], 100);
+  });
+
   test('BatchNorm tensors stored in another order are matched by name', async () => {
     const path = join(dir, 'reordered.h5');
     const layers = tinyFixture();

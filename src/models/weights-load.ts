@@ -110,7 +110,9 @@ export function applyWeights(model: tfl.LayersModel, set: WeightSet): number {
   const plan = planWeights(model, set);
   let count = 0;
   for (const { layer, tensors } of plan) {
-    const values = tensors.map((t) => tf.tensor(t.values, t.shape, 'float32'));
+    // Copied: backends may keep the array as the variable's storage, and the set can be loaded
+    // into several models.
+    const values = tensors.map((t) => tf.tensor(t.values.slice(), t.shape, 'float32'));
     try {
       layer.setWeights(values);
     } finally {
