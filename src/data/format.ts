@@ -1,0 +1,175 @@
+// The CIFAR "binary version" record format and its parser. A record is `labelBytes` label bytes
+// followed by a planar CHW image (all red bytes, then green, then blue, each plane row-major).
+// The parser converts to interleaved NHWC at load so that building a batch is a plain gather.
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Describes one dataset in the CIFAR binary layout. CIFAR-100 fits with labelBytes 2. */
+export interface CifarFormat {
+  name: string;
+  /** Official archive and its MD5 (checked unless verification is switched off). */
+  url: string;
+  md5: string;
+  /** Folder the archive unpacks to, holding the files below. */
+  dirName: string;
+  trainFiles: readonly string[];
+  testFiles: readonly string[];
+  /** Class names, one a line, in label order. */
+  classNamesFile: string;
+  numClasses: number;
+  /** Label bytes at the start of each record (CIFAR-10: 1; CIFAR-100: 2, coarse then fine). */
+  labelBytes: number;
+  /** Which of the label bytes is the label used (CIFAR-100: 1 for the fine label). */
+  labelIndex: number;
+  /** Exact record count of every data file, when the format fixes it. */
+  recordsPerFile?: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export const CIFAR10: CifarFormat = {
+  name: 'CIFAR-10',
+  url: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
+  md5: 'c32a1d4ab5d03f1284b67883e8d87530',
+  dirName: 'cifar-10-batches-bin',
+  trainFiles: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
+  testFiles: ['test_batch.bin'],
+  classNamesFile: 'batches.meta.txt',
+  numClasses: 10,
+  labelBytes: 1,
+  labelIndex: 0,
+  recordsPerFile: 10_000,
+  height: 32,
+  width: 32,
+  channels: 3,
+};
+
+/** One split held in memory: uint8 images in NHWC order and one label per image. */
+export interface Split {
+  /** count × height × width × channels bytes, NHWC; backed by a SharedArrayBuffer so a worker can read it without a copy. */
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/** A problem with the data itself (missing file, wrong size, bad label, bad checksum). */
+export class DataError extends Error {
+  override name = 'DataError';
+}
+
+export function recordBytes(format: CifarFormat): number {
+  return format.labelBytes + format.height * format.width * format.channels;
+}
+
+function sizeExpectation(format: CifarFormat): string {
+  const rb = recordBytes(format);
+  return format.recordsPerFile === undefined
+    ? `a positive multiple of ${rb} bytes (records of ${format.labelBytes} label + ${rb - format.labelBytes} pixel bytes)`
+    : `${format.recordsPerFile * rb} bytes (${format.recordsPerFile} records of ${rb} bytes)`;
+}
+
+/** Records held by a data file of `size` bytes, or a DataError naming the file and the expected size. */
+export function recordsInFile(path: string, size: number, format: CifarFormat): number {
+  const rb = recordBytes(format);
+  const ok = format.recordsPerFile === undefined ? size > 0 && size % rb === 0 : size === format.recordsPerFile * rb;
+  if (!ok) throw new DataError(`${path}: ${size} bytes, expected ${sizeExpectation(format)}; the file is truncated or not ${format.name} binary data`);
+  return size / rb;
+}
+
+/**
+ * Parses `count` records from `buf` into `split` starting at image `offset`: labels checked
+ * against numClasses, planes interleaved to HWC.
+ */
+export function parseRecords(buf: Uint8Array, path: string, format: CifarFormat, split: Split, offset: number): void {
+  const rb = recordBytes(format);
+  const plane = format.height * format.width;
+  const c = format.channels;
+  const imageBytes = plane * c;
+  const count = buf.length / rb;
+  const { images, labels } = split;
+  for (let r = 0; r < count; r++) {
+    const rec = r * rb;
+    const label = buf[rec + format.labelIndex]!;
+    if (label >= format.numClasses) {
+      throw new DataError(`${path}: record ${r} (byte offset ${rec + format.labelIndex}) has label ${label}, expected 0–${format.numClasses - 1}`);
+    }
+    labels[offset + r] = label;
+    const src = rec + format.labelBytes;
+    const dst = (offset + r) * imageBytes;
+    for (let ch = 0; ch < c; ch++) {
+      const p0 = src + ch * plane;
+      for (let p = 0, o = dst + ch; p < plane; p++, o += c) images[o] = buf[p0 + p]!;
+    }
+  }
+}
+
+function allocSplit(count: number, format: CifarFormat): Split {
+  const { height, width, channels } = format;
+  return {
+    images: new Uint8Array(new SharedArrayBuffer(count * height * width * channels)),
+    labels: new Uint8Array(new SharedArrayBuffer(count)),
+    count,
+    height,
+    width,
+    channels,
+  };
+}
+
+async function fileSize(path: string, format: CifarFormat): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new DataError(`missing file ${path}: expected ${format.name} binary data of ${sizeExpectation(format)}`);
+    }
+    throw err;
+  }
+}
+
+/** Reads and validates the data files of one split from `dir` (the folder holding the .bin files). */
+export async function readSplit(dir: string, files: readonly string[], format: CifarFormat): Promise<Split> {
+  const paths = files.map((f) => join(dir, f));
+  const counts: number[] = [];
+  for (const p of paths) counts.push(recordsInFile(p, await fileSize(p, format), format));
+  const split = allocSplit(counts.reduce((a, b) => a + b, 0), format);
+  let offset = 0;
+  for (const [i, p] of paths.entries()) {
+    const buf = await readFile(p);
+    // The size may have changed since stat (a file being replaced); check what was read.
+    if (recordsInFile(p, buf.length, format) !== counts[i]) throw new DataError(`${p}: changed while being read`);
+    parseRecords(buf, p, format, split, offset);
+    offset += counts[i]!;
+  }
+  return split;
+}
+
+/** Reads the class-name file: exactly numClasses non-empty lines (blank lines ignored). */
+export async function readClassNames(dir: string, format: CifarFormat): Promise<string[]> {
+  const path = join(dir, format.classNamesFile);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`missing file ${path}: expected ${format.numClasses} class names, one a line`);
+    throw err;
+  }
+  const names = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
+  if (names.length !== format.numClasses) {
+    throw new DataError(`${path}: ${names.length} class names, expected ${format.numClasses} (one a line)`);
+  }
+  return names;
+}
+
+/** Images per class, indexed by label. */
+export function classCounts(split: Split, numClasses: number): number[] {
+  const counts = new Array<number>(numClasses).fill(0);
+  for (const l of split.labels) counts[l]!++;
+  return counts;
+}
