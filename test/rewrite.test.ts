@@ -166,3 +166,17 @@ test('withActivation and bad replacements give clear errors', () => {
     () => rewriteModel(base, { replace: [{ match: 'c', with: () => tfl.layers.conv2d({ filters: 5, kernelSize: 1 }) }] }),
     /replacement for c has weight shapes \[\[1,1,2,5\],\[5\]\], the original \[\[1,1,2,3\],\[3\]\]/);
 });
+
+test('insertion after the input layer; a rule that matches no layer is an error', () => {
+  const input = tfl.input({ shape: [4, 4, 8], name: 'in' });
+  const conv = tfl.layers.conv2d({ filters: 2, kernelSize: 1, name: 'c' }).apply(input) as tfl.SymbolicTensor;
+  const base = tfl.model({ inputs: input, outputs: conv, name: 'tiny' });
+  const model = rewriteModel(base, { insertAfter: [insertSE('in', { ratio: 4 })] });
+  assert.equal(inboundName(model, 'in_se'), 'in');
+  assert.equal(inboundName(model, 'c'), 'in_se');
+  assert.equal(model.countParams(), base.countParams() + seParamCount(8, 4));
+  assert.throws(() => rewriteModel(base, { insertAfter: [insertSE('block1_conv1')] }),
+    /insertAfter rule "block1_conv1" matched no layer of tiny/);
+  assert.throws(() => rewriteModel(base, { replace: [{ match: /^conv_dw/, with: (l) => l }] }),
+    /replace rule \/\^conv_dw\/ matched no layer of tiny/);
+});

@@ -42,6 +42,12 @@ export function matches(matcher: LayerMatcher, layer: Layer): boolean {
   return matcher.includes(layer.name);
 }
 
+function describe(matcher: LayerMatcher): string {
+  if (typeof matcher === 'function') return '(predicate)';
+  if (matcher instanceof RegExp) return String(matcher);
+  return JSON.stringify(matcher);
+}
+
 function asArray<T>(x: T | T[]): T[] {
   return Array.isArray(x) ? x : [x];
 }
@@ -55,10 +61,20 @@ export function rewriteModel(model: tfl.LayersModel, options: RewriteOptions = {
   const { insertAfter = [], replace = [] } = options;
   // Original symbolic tensor id -> its counterpart in the new graph.
   const mapped = new Map<number, SymbolicTensor>();
+  const used = new Set<Insertion | Replacement>();
+  const insertAfterLayer = (x: SymbolicTensor, layer: Layer): SymbolicTensor => {
+    for (const ins of insertAfter) {
+      if (matches(ins.after, layer)) {
+        used.add(ins);
+        x = ins.insert(x, layer);
+      }
+    }
+    return x;
+  };
   const newInputs = model.inputs.map((t, i) => {
-    const inputLayer = model.inputLayers[i];
-    const fresh = tfl.input({ batchShape: t.shape, dtype: t.dtype, name: inputLayer?.name });
-    mapped.set(t.id, fresh);
+    const inputLayer = model.inputLayers[i]!;
+    const fresh = tfl.input({ batchShape: t.shape, dtype: t.dtype, name: inputLayer.name });
+    mapped.set(t.id, insertAfterLayer(fresh, inputLayer));
     return fresh;
   });
 
@@ -75,23 +91,27 @@ export function rewriteModel(model: tfl.LayersModel, options: RewriteOptions = {
         return m;
       });
       const rule = replace.find((r) => matches(r.match, original));
+      if (rule) used.add(rule);
       const layer = rule ? buildReplacement(original, rule.with(original), node.inputShapes) : original;
       const out = layer.apply(inputs.length === 1 ? inputs[0]! : inputs, node.callArgs ?? {});
       const outs = asArray(out as SymbolicTensor | SymbolicTensor[]);
-      node.outputTensors.forEach((t, i) => {
-        let x = outs[i]!;
-        for (const ins of insertAfter) {
-          if (matches(ins.after, original)) {
-            if (node.outputTensors.length !== 1) {
-              throw new Error(`rewriteModel: cannot insert after ${original.name}: it has ${node.outputTensors.length} outputs`);
-            }
-            x = ins.insert(x, original);
-          }
+      if (outs.length === 1) {
+        mapped.set(node.outputTensors[0]!.id, insertAfterLayer(outs[0]!, original));
+      } else {
+        if (insertAfter.some((ins) => matches(ins.after, original))) {
+          throw new Error(`rewriteModel: cannot insert after ${original.name}: it has ${outs.length} outputs`);
         }
-        mapped.set(t.id, x);
-      });
+        node.outputTensors.forEach((t, i) => mapped.set(t.id, outs[i]!));
+      }
     }
   }
+  // A rule that matched nothing is almost always a misspelt layer name.
+  [...replace, ...insertAfter].forEach((rule) => {
+    if (!used.has(rule)) {
+      const matcher = 'match' in rule ? rule.match : rule.after;
+      throw new Error(`rewriteModel: ${'match' in rule ? 'replace' : 'insertAfter'} rule ${describe(matcher)} matched no layer of ${model.name}`);
+    }
+  });
   const newOutputs = model.outputs.map((t) => {
     const m = mapped.get(t.id);
     if (!m) throw new Error(`rewriteModel: output ${t.name} of ${model.name} was not reached`);
