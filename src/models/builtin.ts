@@ -8,5 +8,10 @@ registerModel({
   name: 'mobilenet-se-dw',
   description: 'MobileNet v1 (128×128) with SE after conv1, every conv_pw_i and every conv_dw_i',
   inputShape: [128, 128, 3],
-  build: () => withClassificationHead(mobilenetWithSE(mobilenetV1({ inputShape: [128, 128, 3] }), { depthwise: true }), 10, 'mobilenet_se_dw'),
+  build: () => {
+    const base = mobilenetV1({ inputShape: [128, 128, 3] });
+    const body = mobilenetWithSE(base, { depthwise: true });
+    base.dispose(); // the layers live on in `body`
+    return withClassificationHead(body, 10, 'mobilenet_se_dw');
+  },
 });
