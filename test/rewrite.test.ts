@@ -180,3 +180,19 @@ test('insertion after the input layer; a rule that matches no layer is an error'
   assert.throws(() => rewriteModel(base, { replace: [{ match: /^conv_dw/, with: (l) => l }] }),
     /replace rule \/\^conv_dw\/ matched no layer of tiny/);
 });
+
+test('a layer shared by two nodes stays one shared layer after replacement', () => {
+  const input = tfl.input({ shape: [3], name: 'in' });
+  const shared = tfl.layers.dense({ units: 3, activation: 'relu', name: 'shared' });
+  const twice = shared.apply(shared.apply(input)) as tfl.SymbolicTensor;
+  const base = tfl.model({ inputs: input, outputs: twice, name: 'twice' });
+  const model = rewriteModel(base, { replace: [{ match: 'shared', with: (l) => withActivation(l, 'linear') }] });
+  assert.equal(model.layers.filter((l) => l.name === 'shared').length, 1);
+  assert.equal(model.countParams(), base.countParams());
+  const x = tf.tensor2d([[1, -2, 3]]);
+  const w = (shared.getWeights()[0]!.arraySync() as number[][]);
+  const b = Array.from(shared.getWeights()[1]!.dataSync());
+  const dense = (v: number[]) => b.map((bj, j) => v.reduce((s, vi, i) => s + vi * w[i]![j]!, bj));
+  const expected = dense(dense([1, -2, 3]));
+  predict(model, x).forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-5, `${v} vs ${expected[i]}`));
+});

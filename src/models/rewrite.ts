@@ -62,6 +62,7 @@ export function rewriteModel(model: tfl.LayersModel, options: RewriteOptions = {
   // Original symbolic tensor id -> its counterpart in the new graph.
   const mapped = new Map<number, SymbolicTensor>();
   const used = new Set<Insertion | Replacement>();
+  const replaced = new Map<Layer, Layer>();
   const insertAfterLayer = (x: SymbolicTensor, layer: Layer): SymbolicTensor => {
     for (const ins of insertAfter) {
       if (matches(ins.after, layer)) {
@@ -92,7 +93,12 @@ export function rewriteModel(model: tfl.LayersModel, options: RewriteOptions = {
       });
       const rule = replace.find((r) => matches(r.match, original));
       if (rule) used.add(rule);
-      const layer = rule ? buildReplacement(original, rule.with(original), node.inputShapes) : original;
+      let layer = replaced.get(original) ?? original;
+      if (rule && layer === original) {
+        layer = buildReplacement(original, rule.with(original), node.inputShapes);
+        // A layer applied at several nodes stays one (shared) layer after replacement.
+        replaced.set(original, layer);
+      }
       const out = layer.apply(inputs.length === 1 ? inputs[0]! : inputs, node.callArgs ?? {});
       const outs = asArray(out as SymbolicTensor | SymbolicTensor[]);
       if (outs.length === 1) {
