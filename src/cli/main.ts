@@ -16,5 +16,6 @@ const program = new Command()
 // Subcommands are registered below this line, one import each.
 (await import('./commands/report.js')).register(program);
 (await import('./commands/models.js')).register(program);
+(await import('./commands/data.js')).register(program);
 
 await program.parseAsync(process.argv);

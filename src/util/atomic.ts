@@ -1,9 +1,9 @@
 // Atomic file and directory writes: everything is produced under a temporary name in the
 // destination's own folder (same file system, so the final rename is atomic) and renamed into
 // place only once complete, so readers only ever see the old or the new complete content.
-// A failure removes the temporary; an interrupting signal (SIGINT, SIGTERM, SIGHUP) removes every
-// live temporary before the process dies; temporaries of a SIGKILL'd process are recognised by
-// their dead owner's pid and removed by removeStaleTemps().
+// A failure removes the temporary; an interrupting signal (SIGINT, SIGTERM, SIGHUP) that ends the
+// process, or any other exit, removes every live temporary first; temporaries of a SIGKILL'd
+// process are recognised by their dead owner's pid and removed by removeStaleTemps().
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -25,6 +25,9 @@ const live = new Set<string>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function onSignal(signal: NodeJS.Signals): void {
+  // Another listener owns this signal (e.g. "stop after the current step"): the process goes on,
+  // and the 'exit' hook cleans up if it ends.
+  if (process.listenerCount(signal) > 1) return;
   for (const p of live) rmSync(p, { recursive: true, force: true });
   live.clear();
   uninstall();
@@ -44,8 +47,8 @@ function uninstall(): void {
 function track(p: string): void {
   live.add(p);
   if (live.size !== 1) return;
-  for (const s of SIGNALS) process.once(s, onSignal);
-  process.once('exit', onExit);
+  for (const s of SIGNALS) process.on(s, onSignal);
+  process.on('exit', onExit);
 }
 
 function untrack(p: string): void {
