@@ -114,6 +114,17 @@ describe('tables', () => {
   });
 });
 
+test('runs on a subset are called out as not comparable with the published numbers', async () => {
+  const subset = runs.map((r) =>
+    r.run.case === 1 || r.run.case === 2 ? { ...r, run: { ...r.run, config: { ...r.run.config, trainLimit: 5000, testLimit: 2000 } } } : r,
+  );
+  const notice = parse((await renderReport(subset, { out: 'runs' })).html).querySelector('#partial')!.text;
+  assert.match(notice, /Cases 1 and 2 ran on a subset \(5,000 training images and 2,000 test images\): a quick run, not comparable/);
+  assert.doesNotMatch(notice, /3 ran on a subset/);
+  // the fixture runs themselves used the whole data set
+  assert.doesNotMatch(page.querySelector('#partial')!.text, /subset/);
+});
+
 describe('charts', () => {
   test('one learning-curve chart per baseline group, each line drawn, SE case over its baseline', () => {
     const figs = page.querySelectorAll('figure.chart');

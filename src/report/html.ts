@@ -163,6 +163,24 @@ function partialNotes(results: readonly ResultRow[]): string[] {
   return notes;
 }
 
+/** Runs on a subset are not comparable with the published numbers: say so next to them. */
+function subsetNotes(runs: ReadonlyMap<number, LoadedRun>): string[] {
+  const groups = new Map<string, number[]>();
+  for (const [id, { run }] of [...runs].sort((a, b) => a[0] - b[0])) {
+    const { trainLimit, testLimit } = run.config;
+    if (trainLimit === null && testLimit === null) continue;
+    const what = [
+      trainLimit === null ? 'all 50,000 training images' : `${int(trainLimit)} training images`,
+      testLimit === null ? 'all 10,000 test images' : `${int(testLimit)} test images`,
+    ].join(' and ');
+    groups.set(what, [...(groups.get(what) ?? []), id]);
+  }
+  return [...groups].map(([what, ids]) => {
+    const which = ids.length === 1 ? `Case ${ids[0]} ran` : `Cases ${ids.slice(0, -1).join(', ')} and ${ids.at(-1)} ran`;
+    return `${which} on a subset (${what}): a quick run, not comparable with the published numbers.`;
+  });
+}
+
 function duration(seconds: number): string {
   const s = Math.round(seconds);
   const h = Math.floor(s / 3600);
@@ -375,10 +393,11 @@ export async function renderReport(runs: readonly LoadedRun[], options: ReportOp
     return parts.join('\n');
   };
 
-  const notes = partialNotes(results);
+  const partial = partialNotes(results);
+  const notes = [...partial, ...subsetNotes(caseRuns(runs))];
   const noticeHtml = notes.length
-    ? `<div class="notice" id="partial"><strong>Partial results.</strong><ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul></div>`
-    : `<div class="notice complete" id="partial"><strong>All ${results.length} cases completed.</strong></div>`;
+    ? `<div class="notice" id="partial"><strong>${partial.length ? 'Partial results.' : 'Quick runs.'}</strong><ul>${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul></div>`
+    : `<div class="notice complete" id="partial"><strong>All ${results.length} cases completed on the whole data set.</strong></div>`;
 
   const curves = curveCharts(runs, cases);
   const curvesHtml =
