@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadAddon } from './addon.js';
+import { RecyclingCpuBackend } from './memory.js';
 import { nativeKernels } from './kernels/index.js';
 
 export const ONEDNN_BACKEND = 'onednn';
@@ -8,8 +8,9 @@ export const ONEDNN_BACKEND = 'onednn';
 /**
  * Shares the cpu backend's tensor storage (plain TypedArrays), so every cpu kernel runs
  * unchanged on it and native kernels read and write the same arrays without copies.
+ * Disposed tensors' storage is recycled (memory.ts).
  */
-export class OneDnnBackend extends MathBackendCPU {}
+export class OneDnnBackend extends RecyclingCpuBackend {}
 
 let registered = false;
 

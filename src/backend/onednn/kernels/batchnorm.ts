@@ -1,0 +1,66 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { allocFloat32 } from '../memory.js';
+import { addon, cpuFallback, f32, kernel } from './native-args.js';
+
+declare module '../addon.js' {
+  interface OneDnnAddon {
+    batchNormForward(
+      x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null,
+      eps: number, channels: number, out: Float32Array,
+    ): void;
+    batchNormGrad(
+      x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
+      eps: number, channels: number,
+      dx: Float32Array | null, dMean: Float32Array | null, dVariance: Float32Array | null, dScale: Float32Array | null, dOffset: Float32Array | null,
+    ): void;
+  }
+}
+
+/** Kernel behind the onednn FusedBatchNorm gradient: outputs [dx, dMean, dVariance, dScale, dOffset]. */
+export const BATCH_NORM_GRAD = 'SelabBatchNormGrad';
+
+/** Channel-vector statistics (the layout tfjs-layers uses in training): the native path applies. */
+export function isChannelVector(x: TensorInfo, v: TensorInfo | undefined): boolean {
+  return v === undefined || (v.shape.length === 1 && v.shape[0] === x.shape[x.shape.length - 1]);
+}
+
+const forwardFallback = cpuFallback(tf.FusedBatchNorm);
+
+export const batchNormKernels: KernelConfig[] = [
+  kernel(tf.FusedBatchNorm, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, mean, variance, offset, scale } = args.inputs as Record<string, TensorInfo | undefined>;
+    const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+    if (!x || !mean || !variance || ![mean, variance, offset, scale].every((v) => isChannelVector(x, v))) return forwardFallback(args);
+    const xv = f32(backend, x);
+    const mv = f32(backend, mean);
+    const vv = f32(backend, variance);
+    const ov = offset ? f32(backend, offset) : null;
+    const sv = scale ? f32(backend, scale) : null;
+    if (!xv || !mv || !vv || ov === undefined || sv === undefined || xv.length === 0) return forwardFallback(args);
+    const out = allocFloat32(xv.length);
+    addon().batchNormForward(xv, mv, vv, ov, sv, eps, mv.length, out);
+    return backend.makeTensorInfo(x.shape, 'float32', out);
+  }),
+  kernel(BATCH_NORM_GRAD, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, dy, mean, variance, scale } = args.inputs as Record<string, TensorInfo>;
+    const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+    const read = (t: TensorInfo | undefined) => {
+      const v = t ? f32(backend, t) : null;
+      if (v === undefined) throw new Error(`${BATCH_NORM_GRAD} takes float32 tensors`);
+      return v;
+    };
+    const xv = read(x)!;
+    const channels = mean!.shape[0]!;
+    const dx = allocFloat32(xv.length);
+    const vectors = [0, 1, 2, 3].map(() => allocFloat32(channels));
+    addon().batchNormGrad(xv, read(dy)!, read(mean)!, read(variance)!, read(scale), eps, channels, dx, vectors[0]!, vectors[1]!, vectors[2]!, vectors[3]!);
+    return [
+      backend.makeTensorInfo(x!.shape, 'float32', dx),
+      ...vectors.map((v) => backend.makeTensorInfo([channels], 'float32', v)),
+    ];
+  }),
+];
