@@ -77,7 +77,9 @@ export async function withAtomicPath<T>(dest: string, produce: (tmp: string) => 
     }
     return result;
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    // Retries: a failed producer may still have writes in flight (e.g. an aborted tar extraction
+    // finishing its current file), which makes a single recursive removal fail with ENOTEMPTY.
+    await rm(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     throw err;
   } finally {
     untrack(tmp);
