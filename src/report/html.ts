@@ -6,7 +6,7 @@ import type { RunFile } from '../train/runfiles.js';
 import { costBars, costSpec, learningCurveSpec, type CurveSeries } from './charts.js';
 import type { LoadedRun } from './load-runs.js';
 import { renderSvg } from './render-chart.js';
-import { buildTables, caseRuns, type CaseInfo, type ConditionRow, type ResultRow } from './tables.js';
+import { buildTables, caseRuns, formatLr, type CaseInfo, type ConditionRow, type ResultRow } from './tables.js';
 
 export interface ReportChart {
   /** Unique in the report; also the file name under `--png DIR`. Letters, digits, '-' and '_'. */
@@ -241,7 +241,7 @@ function runsSection(runs: readonly LoadedRun[]): string {
         ['SE options', run.seOptions],
         ['training', run.training],
         ...(run.sweep ? ([['sweep', run.sweep]] as [string, unknown][]) : []),
-        ...Object.entries(run.config),
+        ...Object.entries(run.config).map(([k, v]): [string, unknown] => [k, k === 'lr' && typeof v === 'number' ? formatLr(v) : v]),
         ['BatchNorm statistics', run.batchNormStatistics],
         ['params', run.params === undefined ? null : int(run.params)],
         ['trainable params', run.trainableParams === undefined ? null : int(run.trainableParams)],

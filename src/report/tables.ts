@@ -86,7 +86,7 @@ function rank(run: RunFile): number {
 }
 
 /** "1e-5" rather than "0.00001": learning rates are read as powers of ten. */
-function formatLr(lr: number): string {
+export function formatLr(lr: number): string {
   return lr < 1e-3 ? lr.toExponential() : String(lr);
 }
 
