@@ -16,6 +16,11 @@ const program = new Command()
 // Subcommands are registered below this line, one import each.
 (await import('./commands/report.js')).register(program);
 (await import('./commands/models.js')).register(program);
+(await import('./commands/sweep.js')).register(program);
+(await import('./commands/train.js')).register(program);
+(await import('./commands/run.js')).register(program);
+(await import('./commands/table.js')).register(program);
 (await import('./commands/data.js')).register(program);
+(await import('./commands/bench.js')).register(program);
 
 await program.parseAsync(process.argv);

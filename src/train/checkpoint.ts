@@ -2,17 +2,18 @@
 //   weights.bin + weights.json     every model weight (BN moving statistics included), in model.weights order
 //   optimizer.bin + optimizer.json optimizer.getWeights(): iteration count and moments (Adam m/v, RMSProp ms/mom, …)
 //   state.json                     written last, so a folder without it is incomplete
-// The new folder is written under a temporary name, then swapped in with renames. A SIGKILL at
-// any point leaves either `checkpoint` or `checkpoint.old` complete, and loadCheckpoint picks it.
+// The new folder is written under a temporary name (removeStaleTemps clears it once its writer is
+// dead), then swapped in with renames. A SIGKILL at any point leaves either `checkpoint` or
+// `checkpoint.old` complete, and findCheckpoint picks it.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { removeStaleTemps, tempPathFor } from '../util/atomic.js';
 import type { HistoryRow } from './runfiles.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 const OLD_DIR = 'checkpoint.old';
-const TMP_PREFIX = 'checkpoint.tmp-';
 const STATE_FILE = 'state.json';
 
 interface NamedTensor {
@@ -85,7 +86,9 @@ export async function saveCheckpoint(
   optimizer: tf.Optimizer,
   state: Omit<CheckpointState, 'version' | 'savedAt' | 'optimizerIterations'>,
 ): Promise<void> {
-  const tmp = join(runDir, `${TMP_PREFIX}${process.pid}-${Date.now()}`);
+  const current = join(runDir, CHECKPOINT_DIR);
+  const old = join(runDir, OLD_DIR);
+  const tmp = tempPathFor(current);
   await mkdir(tmp, { recursive: true });
   await writeWeights(tmp, 'weights', model.weights.map((w) => ({ name: w.originalName, tensor: w.read() })));
   const optWeights = await optimizer.getWeights();
@@ -97,8 +100,6 @@ export async function saveCheckpoint(
   const full: CheckpointState = { version: 1, ...state, optimizerIterations, savedAt: new Date().toISOString() };
   await writeFile(join(tmp, STATE_FILE), JSON.stringify(full, null, 2) + '\n');
 
-  const current = join(runDir, CHECKPOINT_DIR);
-  const old = join(runDir, OLD_DIR);
   // Crash between these renames: `checkpoint` is missing and `checkpoint.old` is complete.
   if (await isComplete(current)) {
     await rm(old, { recursive: true, force: true });
@@ -113,9 +114,7 @@ export async function saveCheckpoint(
 /** The newest complete checkpoint folder of a run, or null; removes leftovers of interrupted saves. */
 export async function findCheckpoint(runDir: string): Promise<string | null> {
   if (!(await exists(runDir))) return null;
-  for (const e of await readdir(runDir)) {
-    if (e.startsWith(TMP_PREFIX)) await rm(join(runDir, e), { recursive: true, force: true });
-  }
+  removeStaleTemps(runDir);
   const current = join(runDir, CHECKPOINT_DIR);
   const old = join(runDir, OLD_DIR);
   if (await isComplete(current)) {

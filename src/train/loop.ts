@@ -67,6 +67,8 @@ export interface TrainEpochOptions {
   images: number;
   batchSize: number;
   onStep?: (info: StepInfo) => void;
+  /** Checked after every step; an aborted signal ends the epoch with an AbortError. */
+  signal?: AbortSignal;
 }
 
 export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics> {
@@ -132,6 +134,10 @@ export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics>
     stepSeen = 0;
     stepSize = Math.min(batchSize, images - seen);
     opts.onStep?.({ step, steps, loss: lossSum / seen, acc: correct / seen, images: seen, seconds: (performance.now() - start) / 1000 });
+    if (opts.signal?.aborted) {
+      tf.dispose([stepLoss, stepCorrect]);
+      throw new DOMException(`stopped during step ${step + 1}`, 'AbortError');
+    }
   }
   tf.dispose([stepLoss, stepCorrect, ...accum.filter((g): g is tf.Tensor => g !== null)]);
   if (seen !== images) throw new Error(`the epoch produced ${seen + stepSeen} training images, expected ${images}`);

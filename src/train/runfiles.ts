@@ -131,8 +131,8 @@ export async function findRuns(out: string): Promise<FoundRun[]> {
     const entries = await readdir(dir, { withFileTypes: true });
     if (entries.some((e) => e.isFile() && e.name === RUN_FILE)) dirs.push(dir);
     for (const e of entries) {
-      // checkpoint folders never hold run files; skipping them keeps the walk cheap
-      if (e.isDirectory() && !e.name.startsWith('checkpoint')) await walk(join(dir, e.name));
+      // checkpoints and temporaries never hold run files; skipping them keeps the walk cheap
+      if (e.isDirectory() && !e.name.startsWith('checkpoint') && !e.name.startsWith('.')) await walk(join(dir, e.name));
     }
   }
   await walk(out);
