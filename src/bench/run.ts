@@ -1,0 +1,207 @@
+// `selab bench`: training and inference throughput of the reference models on each tfjs
+// backend and on PyTorch (bench/torch_peer.py), measured in the same run.
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { selectBackend, type BackendName } from '../backend/select.js';
+import { buildCaseModel } from '../models/cases.js';
+import { macsPerImage } from '../models/summary.js';
+import { packageRoot } from '../util/paths.js';
+import { formatProfile, profileKernels } from './profile.js';
+import { inferStep, makeTrainStep, randomBatch, timeMedian } from './step.js';
+
+export interface BenchModel {
+  name: string;
+  /** Reference case it is built from (random weights: speed does not depend on them). */
+  caseId: number;
+  /** Default batch: the issue's plain10 measurement uses 128; the big models less, to keep the run short. */
+  batch: number;
+}
+
+export const BENCH_MODELS: readonly BenchModel[] = [
+  { name: 'plain10', caseId: 1, batch: 128 },
+  { name: 'plain10-se', caseId: 2, batch: 128 },
+  { name: 'vgg16-bn-se', caseId: 5, batch: 16 },
+  { name: 'mobilenet', caseId: 6, batch: 32 },
+  { name: 'mobilenet-se', caseId: 7, batch: 32 },
+];
+
+export const BENCH_BACKENDS = ['onednn', 'wasm', 'cpu', 'tensorflow'] as const;
+export type BenchBackend = (typeof BENCH_BACKENDS)[number];
+/** cpu (pure JS) needs minutes per step; it runs only when asked for. */
+export const DEFAULT_BACKENDS: readonly BenchBackend[] = ['onednn', 'wasm'];
+/** wasm memory stops at 4 GB (plain10+SE at batch 128 does not fit), so its batches are capped. */
+const WASM_MAX_BATCH = 32;
+
+export type Phase = 'train' | 'infer';
+
+export interface BenchRow {
+  model: string;
+  backend: string;
+  phase: Phase;
+  batch: number;
+  imagesPerSecond: number;
+  gflops: number;
+}
+
+export interface BenchOptions {
+  models: readonly string[];
+  backends: readonly BenchBackend[];
+  phases: readonly Phase[];
+  /** Overrides every model's default batch. */
+  batch?: number;
+  steps: number;
+  warmup: number;
+  torch: boolean;
+  /** Print a per-kernel profile of one training step for each tfjs row. */
+  profile: boolean;
+  log: (line: string) => void;
+}
+
+export interface BenchResult {
+  threads: number;
+  rows: BenchRow[];
+  /** Why backends or the PyTorch peer were skipped. */
+  skipped: string[];
+}
+
+/** The thread count selab's native code uses: SELAB_THREADS, else OMP_NUM_THREADS, else every core. */
+export function benchThreads(): number {
+  for (const v of [process.env.SELAB_THREADS, process.env.OMP_NUM_THREADS]) {
+    const n = Number(v);
+    if (v && Number.isInteger(n) && n > 0) return n;
+  }
+  return availableParallelism();
+}
+
+export function benchModel(name: string): BenchModel {
+  const m = BENCH_MODELS.find((x) => x.name === name);
+  if (!m) throw new Error(`unknown model "${name}" for --models; expected one of ${BENCH_MODELS.map((x) => x.name).join(', ')}`);
+  return m;
+}
+
+/** Floating-point operations per image: 2 per MAC forward; a training step ≈ 3 forward passes. */
+export function flopsPerImage(macs: number, phase: Phase): number {
+  return (phase === 'train' ? 6 : 2) * macs;
+}
+
+/** Benchmarks one model on the active backend; returns its forward MACs per image. */
+async function benchOnBackend(backend: string, spec: BenchModel, batch: number, opts: BenchOptions, rows: BenchRow[]): Promise<number> {
+  const model = await buildCaseModel(spec.caseId);
+  const macs = macsPerImage(model);
+  const inputShape = model.inputs[0]!.shape.slice(1) as number[];
+  const { xs, ys } = randomBatch(batch, inputShape, 10);
+  const optimizer = tf.train.adam(1e-3);
+  try {
+    for (const phase of opts.phases) {
+      let seconds: number;
+      if (phase === 'train') {
+        const step = makeTrainStep(model, optimizer);
+        seconds = timeMedian(() => step(xs, ys), opts.warmup, opts.steps);
+        if (opts.profile) opts.log(`profile of one training step, ${spec.name} on ${backend}, batch ${batch}:\n${formatProfile(profileKernels(backend, () => step(xs, ys)))}`);
+      } else {
+        seconds = timeMedian(() => inferStep(model, xs), opts.warmup, opts.steps);
+      }
+      const imagesPerSecond = batch / seconds;
+      const row: BenchRow = { model: spec.name, backend, phase, batch, imagesPerSecond, gflops: (flopsPerImage(macs, phase) * imagesPerSecond) / 1e9 };
+      rows.push(row);
+      opts.log(`${spec.name} ${backend} ${phase} batch ${batch}: ${imagesPerSecond.toFixed(1)} img/s, ${row.gflops.toFixed(1)} GFLOPS`);
+    }
+  } finally {
+    tf.dispose([xs, ys]);
+    optimizer.dispose();
+    model.dispose();
+  }
+  return macs;
+}
+
+export const TORCH_PEER = join(packageRoot(), 'bench', 'torch_peer.py');
+export const PYTHON = '/usr/bin/python3';
+
+interface PeerRow {
+  model: string;
+  phase: Phase;
+  batch: number;
+  imagesPerSecond: number;
+}
+
+function runTorch(specs: { spec: BenchModel; batch: number; macs: number }[], opts: BenchOptions, threads: number, rows: BenchRow[], skipped: string[]): void {
+  if (!existsSync(PYTHON)) {
+    skipped.push(`torch: ${PYTHON} not found`);
+    return;
+  }
+  const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    skipped.push(`torch: ${PYTHON} cannot import torch (apt-get install -y python3-torch)`);
+    return;
+  }
+  opts.log(`torch: ${specs.map((s) => `${s.spec.name} batch ${s.batch}`).join(', ')} with ${threads} threads`);
+  const args = [
+    TORCH_PEER,
+    '--models', specs.map((s) => s.spec.name).join(','),
+    '--batches', specs.map((s) => s.batch).join(','),
+    '--phases', opts.phases.join(','),
+    '--threads', String(threads),
+    '--warmup', String(opts.warmup),
+    '--steps', String(opts.steps),
+  ];
+  const res = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  if (res.status !== 0) throw new Error(`bench/torch_peer.py failed (exit ${res.status}): ${res.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  const out = JSON.parse(res.stdout) as { rows: PeerRow[] };
+  for (const r of out.rows) {
+    const macs = specs.find((s) => s.spec.name === r.model)!.macs;
+    const row: BenchRow = { model: r.model, backend: 'torch', phase: r.phase, batch: r.batch, imagesPerSecond: r.imagesPerSecond, gflops: (flopsPerImage(macs, r.phase) * r.imagesPerSecond) / 1e9 };
+    rows.push(row);
+    opts.log(`${r.model} torch ${r.phase} batch ${r.batch}: ${r.imagesPerSecond.toFixed(1)} img/s, ${row.gflops.toFixed(1)} GFLOPS`);
+  }
+}
+
+export async function runBench(opts: BenchOptions): Promise<BenchResult> {
+  const threads = benchThreads();
+  const specs = opts.models.map(benchModel);
+  const rows: BenchRow[] = [];
+  const skipped: string[] = [];
+  const macsByModel = new Map<string, number>();
+  for (const backend of opts.backends) {
+    try {
+      await selectBackend(backend as BackendName);
+    } catch (e) {
+      skipped.push(`${backend}: ${(e as Error).message}`);
+      opts.log(`skipping ${backend}: ${(e as Error).message}`);
+      continue;
+    }
+    for (const spec of specs) {
+      const batch = Math.min(opts.batch ?? spec.batch, backend === 'wasm' ? WASM_MAX_BATCH : Infinity);
+      macsByModel.set(spec.name, await benchOnBackend(backend, spec, batch, opts, rows));
+    }
+  }
+  if (opts.torch) {
+    for (const spec of specs) {
+      if (!macsByModel.has(spec.name)) {
+        const model = await buildCaseModel(spec.caseId);
+        macsByModel.set(spec.name, macsPerImage(model));
+        model.dispose();
+      }
+    }
+    runTorch(specs.map((spec) => ({ spec, batch: opts.batch ?? spec.batch, macs: macsByModel.get(spec.name)! })), opts, threads, rows, skipped);
+  }
+  return { threads, rows, skipped };
+}
+
+/** The throughput of the PyTorch row for the same model and phase, if measured. */
+export function torchPeer(rows: readonly BenchRow[], row: BenchRow): BenchRow | undefined {
+  return rows.find((r) => r.backend === 'torch' && r.model === row.model && r.phase === row.phase);
+}
+
+export function formatBenchTable(result: BenchResult): string {
+  const header = ['model', 'backend', 'phase', 'batch', 'img/s', 'GFLOPS', 'vs torch'];
+  const body = result.rows.map((r) => {
+    const peer = r.backend === 'torch' ? undefined : torchPeer(result.rows, r);
+    return [r.model, r.backend, r.phase, String(r.batch), r.imagesPerSecond.toFixed(1), r.gflops.toFixed(1), peer ? `${(r.imagesPerSecond / peer.imagesPerSecond).toFixed(2)}×` : ''];
+  });
+  const widths = header.map((h, k) => Math.max(h.length, ...body.map((b) => b[k]!.length)));
+  const line = (cells: string[]) => cells.map((c, k) => (k < 3 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');
+  return [line(header), ...body.map(line), `threads: ${result.threads}`, ...result.skipped.map((s) => `skipped ${s}`)].join('\n');
+}

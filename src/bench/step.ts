@@ -1,0 +1,54 @@
+// One training step and one inference pass, as the experiment runner takes them
+// (src/train/loop.ts): forward in training mode, categorical cross-entropy, tf.variableGrads,
+// optimizer.applyGradients. Every tensor a step creates is disposed before it returns.
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { categoricalCrossentropy } from '../train/loop.js';
+
+export type TrainStep = (xs: tf.Tensor, ys: tf.Tensor) => number;
+
+export function makeTrainStep(model: tfl.LayersModel, optimizer: tf.Optimizer): TrainStep {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return (xs, ys) => {
+    const { value, grads } = tf.variableGrads(() => categoricalCrossentropy(ys, model.apply(xs, { training: true }) as tf.Tensor), vars);
+    optimizer.applyGradients(grads);
+    const loss = value.dataSync()[0]!;
+    tf.dispose([value, ...Object.values(grads)]);
+    return loss;
+  };
+}
+
+/** Forward pass in inference mode; reading the result back forces any lazy backend to finish. */
+export function inferStep(model: tfl.LayersModel, xs: tf.Tensor): void {
+  const probs = model.predict(xs) as tf.Tensor;
+  probs.dataSync();
+  probs.dispose();
+}
+
+/** A random batch (uniform pixels in [0, 1), one-hot labels) from a seeded generator. */
+export function randomBatch(batch: number, inputShape: readonly number[], classes: number, seed = 1): { xs: tf.Tensor; ys: tf.Tensor } {
+  return tf.tidy(() => {
+    const xs = tf.randomUniform([batch, ...inputShape], 0, 1, 'float32', seed);
+    const labels = tf.randomUniform([batch], 0, classes, 'int32', seed + 1);
+    return { xs, ys: tf.cast(tf.oneHot(labels, classes), 'float32') };
+  });
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new Error('median of no values');
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Median wall time in seconds of `steps` calls after `warmup` untimed ones. */
+export function timeMedian(fn: () => void, warmup: number, steps: number): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
