@@ -1,0 +1,210 @@
+import '@tensorflow/tfjs-backend-cpu';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { findCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { trainEpoch, type Batch } from '../src/train/loop.js';
+import { activationBytesPerImage, chooseMicroBatch } from '../src/train/microbatch.js';
+import { makeOptimizer } from '../src/train/optimizers.js';
+import { silentProgress } from '../src/train/progress.js';
+import { parseCaseList } from '../src/train/ranges.js';
+import { readHistory, readRunFile, type HistoryRow } from '../src/train/runfiles.js';
+import { RunError, runTraining } from '../src/train/runner.js';
+import { tinyModel, tinyRequest } from './train-helpers.js';
+
+let dir: string;
+before(async () => {
+  await tf.setBackend('cpu');
+  dir = await mkdtemp(join(tmpdir(), 'selab-train-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const comparable = (rows: HistoryRow[]) => rows.map(({ seconds: _s, imagesPerSecond: _i, ...r }) => r);
+
+describe('runTraining', () => {
+  it('trains 3 epochs: one history row per epoch, training loss falls, run.json completed', async () => {
+    const out = join(dir, 'e2e');
+    const run = await runTraining(tinyRequest(out));
+    const { rows } = await readHistory(join(out, 'tiny'));
+    assert.deepEqual(rows.map((r) => r.epoch), [1, 2, 3]);
+    assert.ok(rows[2]!.loss < rows[0]!.loss, `loss should fall: ${rows.map((r) => r.loss).join(', ')}`);
+    for (const r of rows) {
+      assert.ok(r.acc >= 0 && r.acc <= 1 && r.val_acc >= 0 && r.val_acc <= 1);
+      assert.equal(r.lr, 0.01);
+      assert.ok(r.seconds > 0 && r.imagesPerSecond > 0);
+    }
+    const saved = await readRunFile(join(out, 'tiny'));
+    assert.deepEqual(saved, run);
+    assert.equal(saved.status, 'completed');
+    assert.equal(saved.epochsCompleted, 3);
+    assert.deepEqual(saved.final, { epoch: 3, val_acc: rows[2]!.val_acc, val_loss: rows[2]!.val_loss });
+    const best = rows.reduce((b, r) => (r.val_acc > b.val_acc ? r : b));
+    assert.deepEqual(saved.best, { epoch: best.epoch, val_acc: best.val_acc });
+    assert.equal(saved.config.microBatch, 16);
+    assert.match(saved.batchNormStatistics, /per micro-batch of 16 images/);
+    assert.equal(saved.params, tinyModel().countParams());
+    assert.ok(existsSync(join(out, 'tiny', 'checkpoint', 'state.json')));
+  });
+
+  it('resumes without gap or duplicate: 1 epoch + resume to 3 gives the rows of an uninterrupted run', async () => {
+    const whole = await runTraining(tinyRequest(join(dir, 'whole')));
+    const out = join(dir, 'split');
+    await runTraining(tinyRequest(out, { epochs: 1 }));
+    const resumed = await runTraining(tinyRequest(out, { epochs: 3 }, { resume: true }));
+    const a = (await readHistory(join(dir, 'whole', 'tiny'))).rows;
+    const b = (await readHistory(join(out, 'tiny'))).rows;
+    assert.deepEqual(b.map((r) => r.epoch), [1, 2, 3]);
+    // Same seed, same init, same shuffles, optimizer moments restored: the same numbers.
+    const close = (x: number, y: number) => Math.abs(x - y) <= 1e-5 * Math.max(1, Math.abs(x));
+    comparable(a).forEach((r, i) => {
+      const s = comparable(b)[i]!;
+      for (const k of Object.keys(r) as (keyof typeof r)[]) assert.ok(close(r[k], s[k]), `epoch ${i + 1} ${k}: ${r[k]} vs ${s[k]}`);
+    });
+    assert.equal(resumed.resumes.length, 1);
+    assert.equal(resumed.resumes[0]!.fromEpoch, 1);
+    assert.equal(resumed.startedAt, (await readRunFile(out + '/tiny')).startedAt);
+    assert.equal(whole.status, 'completed');
+  });
+
+  it('refuses to overwrite a run without --resume, and to resume with a different batch size', async () => {
+    const out = join(dir, 'e2e');
+    await assert.rejects(runTraining(tinyRequest(out)), /already holds a run.*--resume/);
+    await assert.rejects(runTraining(tinyRequest(out, { batchSize: 64 }, { resume: true })), /different configuration: batchSize: 64 \(the run has 32\)/);
+  });
+
+  it('stops on a non-finite loss with a clear message and keeps the last good checkpoint', async () => {
+    const out = join(dir, 'nan');
+    // A layer that turns its input into NaN from epoch 2 on (switched by the progress sink).
+    let poison = false;
+    class Poison extends tfl.layers.Layer {
+      static readonly className = 'Poison';
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+        return poison ? tf.mul(x, NaN) : tf.clone(x);
+      }
+    }
+    const buildModel = async () => {
+      const input = tfl.input({ shape: [8, 8, 3] });
+      const x = new Poison({}).apply(input) as tfl.SymbolicTensor;
+      const body = tinyModel();
+      return tfl.model({ inputs: input, outputs: body.apply(x) as tfl.SymbolicTensor });
+    };
+    const progress = { ...silentProgress, startEpoch: (label: string) => void (poison = / epoch 2\//.test(label)) };
+    await assert.rejects(runTraining(tinyRequest(out, {}, { buildModel, progress })), (e: unknown) => {
+      assert.ok(e instanceof RunError);
+      assert.match(e.message, /epoch 2: the training loss became NaN at step 1; training stopped, the checkpoint of epoch 1 is kept/);
+      return true;
+    });
+    const saved = await readRunFile(join(out, 'tiny'));
+    assert.equal(saved.status, 'failed');
+    assert.match(saved.error ?? '', /loss became NaN/);
+    assert.equal(saved.epochsCompleted, 1);
+    assert.deepEqual((await readHistory(join(out, 'tiny'))).rows.map((r) => r.epoch), [1]);
+    const state = JSON.parse(await readFile(join(out, 'tiny', 'checkpoint', 'state.json'), 'utf8'));
+    assert.equal(state.epoch, 1);
+  });
+});
+
+describe('checkpoints', () => {
+  it('round-trips weights, BN statistics and Adam moments/iterations', async () => {
+    const model = tinyModel();
+    const opt = makeOptimizer('adam');
+    const xs = tf.randomUniform([4, 8, 8, 3]);
+    const ys = tf.oneHot(tf.tensor1d([1, 2, 3, 4], 'int32'), 10);
+    const batches: Batch[] = [{ xs: xs.clone(), ys: ys.clone() }];
+    await trainEpoch({ model, optimizer: opt, batches, images: 4, batchSize: 4 });
+    const runDir = join(dir, 'ckpt');
+    await saveCheckpoint(runDir, model, opt, { epoch: 1, rng: { seed: 3, nextEpoch: 2 }, rows: [] });
+
+    const model2 = tinyModel();
+    const opt2 = makeOptimizer('adam');
+    const state = await loadCheckpoint((await findCheckpoint(runDir))!, model2, opt2);
+    assert.equal(state.epoch, 1);
+    assert.equal(state.optimizerIterations, 1);
+    model.weights.forEach((w, i) => assert.deepEqual(Array.from(w.read().dataSync()), Array.from(model2.weights[i]!.read().dataSync()), w.name));
+    // The next step from both must be identical (moments and iteration count restored).
+    await trainEpoch({ model, optimizer: opt, batches: [{ xs: xs.clone(), ys: ys.clone() }], images: 4, batchSize: 4 });
+    await trainEpoch({ model: model2, optimizer: opt2, batches: [{ xs: xs.clone(), ys: ys.clone() }], images: 4, batchSize: 4 });
+    model.weights.forEach((w, i) => assert.deepEqual(Array.from(w.read().dataSync()), Array.from(model2.weights[i]!.read().dataSync()), w.name));
+  });
+
+  it('a crash between the two renames of a save leaves checkpoint.old, which is picked up', async () => {
+    const runDir = join(dir, 'ckpt');
+    await rename(join(runDir, 'checkpoint'), join(runDir, 'checkpoint.old'));
+    // A half-written temporary from a dead writer (pid 2^22 + 1 does not exist here).
+    await rm(join(runDir, '.checkpoint.selab-tmp-4194305-abcd'), { recursive: true, force: true });
+    const found = await findCheckpoint(runDir);
+    assert.equal(found, join(runDir, 'checkpoint'));
+    assert.deepEqual((await readdir(runDir)).sort(), ['checkpoint']);
+  });
+});
+
+describe('gradient accumulation', () => {
+  it('one step over 2 micro-batches of 4 equals one step over the batch of 8 (no BN)', async () => {
+    const xs = tf.randomUniform([8, 8, 8, 3], 0, 1, 'float32', 5);
+    const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 5, 6, 7], 'int32'), 10);
+    const a = tinyModel(8, false);
+    const b = tinyModel(8, false);
+    b.setWeights(a.getWeights());
+    const sgd = () => makeOptimizer({ name: 'sgd-momentum', lr: 0.5, momentum: 0 });
+    await trainEpoch({ model: a, optimizer: sgd(), batches: [{ xs: xs.clone(), ys: ys.clone() }], images: 8, batchSize: 8 });
+    const halves: Batch[] = [0, 4].map((o) => ({ xs: tf.slice(xs, [o, 0, 0, 0], [4, -1, -1, -1]), ys: tf.slice(ys, [o, 0], [4, -1]) }));
+    await trainEpoch({ model: b, optimizer: sgd(), batches: halves, images: 8, batchSize: 8 });
+    a.weights.forEach((w, i) => {
+      const x = w.read().dataSync();
+      const y = b.weights[i]!.read().dataSync();
+      x.forEach((v, j) => assert.ok(Math.abs(v - y[j]!) < 1e-5, `${w.name}[${j}]: ${v} vs ${y[j]}`));
+    });
+  });
+
+  it('updates BatchNorm moving statistics in training mode and keeps the tensor count flat', async () => {
+    const model = tinyModel();
+    const opt = makeOptimizer('adam');
+    const bn = model.getLayer('bn') as tfl.layers.Layer;
+    const before = Array.from(bn.getWeights()[2]!.dataSync());
+    const batch = (): Batch[] => [0, 1].map(() => tf.tidy(() => ({ xs: tf.randomUniform([4, 8, 8, 3], 0.5, 1), ys: tf.oneHot(tf.tensor1d([1, 2, 3, 4], 'int32'), 10) })));
+    await trainEpoch({ model, optimizer: opt, batches: batch(), images: 8, batchSize: 8 });
+    const counts: number[] = [];
+    for (let e = 0; e < 3; e++) {
+      await trainEpoch({ model, optimizer: opt, batches: batch(), images: 8, batchSize: 8 });
+      counts.push(tf.memory().numTensors);
+    }
+    assert.notDeepEqual(Array.from(bn.getWeights()[2]!.dataSync()), before, 'moving_mean should move');
+    assert.equal(counts[0], counts[2], `tensor count grew: ${counts.join(', ')}`);
+  });
+});
+
+describe('micro-batch choice', () => {
+  it('takes the largest divisor of the batch that fits the budget', () => {
+    const model = tinyModel();
+    const perImage = activationBytesPerImage(model);
+    // conv, bn, relu: 8·8·4 each; gap: 4; dense: 10 → 782 floats.
+    assert.equal(perImage, (3 * 8 * 8 * 4 + 4 + 10) * 4);
+    assert.equal(chooseMicroBatch(model, 1024, 1e12), 1024);
+    assert.equal(chooseMicroBatch(model, 1024, perImage * 3 * 300), 256);
+    assert.equal(chooseMicroBatch(model, 1000, perImage * 3 * 300), 250);
+    assert.equal(chooseMicroBatch(model, 1024, 1), 1);
+  });
+});
+
+describe('parseCaseList', () => {
+  const known = [1, 2, 3, 4, 5, 6, 7];
+  it('reads lists and ranges', () => {
+    assert.deepEqual(parseCaseList('1-7', known), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(parseCaseList('1,2,5-7', known), [1, 2, 5, 6, 7]);
+    assert.deepEqual(parseCaseList('3, 1,3', known), [1, 3]);
+  });
+  it('rejects bad ranges and unknown cases', () => {
+    assert.throws(() => parseCaseList('3-1', known), /--cases "3-1": range 3-1 runs backwards/);
+    assert.throws(() => parseCaseList('1-x', known), /"1-x" is not a case number or range/);
+    assert.throws(() => parseCaseList('1,,2', known), /"" is not a case number/);
+    assert.throws(() => parseCaseList('8', known), /unknown case 8; known cases: 1, 2, 3, 4, 5, 6, 7/);
+  });
+});
