@@ -2,7 +2,7 @@
 // (12 of 30), cases 6 and 7 missing. Expected numbers are written out by hand from the fixtures.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -123,6 +123,19 @@ test('runs on a subset are called out as not comparable with the published numbe
   assert.doesNotMatch(notice, /3 ran on a subset/);
   // the fixture runs themselves used the whole data set
   assert.doesNotMatch(page.querySelector('#partial')!.text, /subset/);
+});
+
+test('an output folder with no runs yet: every case missing, only the expected parameter counts drawn', async () => {
+  const empty = join(tmp, 'empty');
+  await mkdir(empty);
+  const { html, charts } = await renderReport(await loadRuns(empty), { out: empty });
+  const doc = parse(html);
+  assert.match(doc.querySelector('#partial')!.text, /Cases 1, 2, 3, 4, 5, 6 and 7 have no run in this folder yet/);
+  assert.deepEqual(charts.map((c) => c.id), ['params-macs']);
+  assert.equal(doc.querySelector('#curves')!.text.trim(), 'Learning curves\nNo run has a completed epoch yet.');
+  // 7 parameter bars + 3 SE overheads; no MACs panel without run files
+  assert.equal(doc.querySelectorAll('figure[data-chart="params-macs"] g.mark-rect.role-mark path').length, 10);
+  assert.doesNotMatch(doc.querySelector('figure[data-chart="params-macs"]')!.text, /MACs per image/);
 });
 
 describe('charts', () => {

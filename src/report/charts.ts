@@ -151,8 +151,12 @@ export function costSpec(bars: readonly CostBar[]): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     data: { values: bars.map((b) => ({ ...b })) },
-    // The spacing leaves room for the overhead notes at the end of the longest bars.
-    hconcat: [panel('parameters', 'parameters (millions)', true), panel('MACs per image', 'MACs per image (millions)', false)],
+    // The spacing leaves room for the overhead notes at the end of the longest bars. MACs come
+    // from run files only: without any, their panel would be an empty frame.
+    hconcat: [
+      panel('parameters', 'parameters (millions)', true),
+      ...(bars.some((b) => b.metric === 'MACs per image') ? [panel('MACs per image', 'MACs per image (millions)', false)] : []),
+    ],
     spacing: 150,
     config: { legend: { orient: 'bottom', direction: 'horizontal' } },
   } as TopLevelSpec;

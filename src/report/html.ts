@@ -400,10 +400,9 @@ export async function renderReport(runs: readonly LoadedRun[], options: ReportOp
     : `<div class="notice complete" id="partial"><strong>All ${results.length} cases completed on the whole data set.</strong></div>`;
 
   const curves = curveCharts(runs, cases);
-  const curvesHtml =
-    (await renderCharts(curves.charts)) +
-    curves.notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('') +
-    (curves.charts.length ? '' : '<p class="note">No run has a completed epoch yet.</p>');
+  const curvesHtml = curves.charts.length
+    ? (await renderCharts(curves.charts)) + curves.notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('')
+    : '<p class="note">No run has a completed epoch yet.</p>';
 
   const bars = costBars(conditions);
   const costHtml = await renderCharts([
