@@ -127,13 +127,13 @@ struct ConvBackwardWeights {
   WeightsSlot diffWeights;
 };
 
-Napi::Value Fail(Napi::Env env) { return env.Null(); }
-
-// convForward(x, filter, bias | null, geometry, activation, alpha) -> Float32Array | null
+// convForward(x, filter, bias | null, geometry, activation, alpha, y) -> false when oneDNN rejects it
 Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
-  if (!ReadGeometry(info[3], &g)) return Fail(env);
+  if (!ReadGeometry(info[3], &g)) return Done(env, false);
+  float* y = OutPtr(info[6], g.n * g.ho * g.wo * g.o);
+  if (!y) return Done(env, false);
   float* x = F32Ptr(info[0]);
   float* w = F32Ptr(info[1]);
   float* b = F32Ptr(info[2]);
@@ -158,10 +158,9 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
     out->weights.Init(userW, pd.weights_desc(), true);
     return out;
   });
-  if (!e) return Fail(env);
-  Napi::Float32Array y = Napi::Float32Array::New(env, static_cast<size_t>(g.n * g.ho * g.wo * g.o));
+  if (!e) return Done(env, false);
   e->src.set_data_handle(x);
-  e->dst.set_data_handle(y.Data());
+  e->dst.set_data_handle(y);
   e->weights.user.set_data_handle(w);
   dnnl::stream& s = Stream();
   if (e->weights.reordered) e->weights.reorder.execute(s, e->weights.user, e->weights.prim);
@@ -172,14 +171,16 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   }
   e->prim.execute(s, args);
   s.wait();
-  return y;
+  return Done(env, true);
 }
 
-// convBackwardData(dy, filter, geometry) -> dx: Float32Array | null
+// convBackwardData(dy, filter, geometry, dx) -> false when oneDNN rejects it
 Napi::Value ConvBackwardDataFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
-  if (!ReadGeometry(info[2], &g)) return Fail(env);
+  if (!ReadGeometry(info[2], &g)) return Done(env, false);
+  float* dx = OutPtr(info[3], g.n * g.h * g.w * g.c);
+  if (!dx) return Done(env, false);
   float* dy = F32Ptr(info[0]);
   float* w = F32Ptr(info[1]);
   const bool blocked = BlockedWeights();
@@ -205,23 +206,24 @@ Napi::Value ConvBackwardDataFn(const Napi::CallbackInfo& info) {
     out->weights.Init(userW, pd.weights_desc(), true);
     return out;
   });
-  if (!e) return Fail(env);
-  Napi::Float32Array dx = Napi::Float32Array::New(env, static_cast<size_t>(g.n * g.h * g.w * g.c));
+  if (!e) return Done(env, false);
   e->diffDst.set_data_handle(dy);
-  e->diffSrc.set_data_handle(dx.Data());
+  e->diffSrc.set_data_handle(dx);
   e->weights.user.set_data_handle(w);
   dnnl::stream& s = Stream();
   if (e->weights.reordered) e->weights.reorder.execute(s, e->weights.user, e->weights.prim);
   e->prim.execute(s, {{DNNL_ARG_DIFF_DST, e->diffDst}, {DNNL_ARG_WEIGHTS, e->weights.Arg()}, {DNNL_ARG_DIFF_SRC, e->diffSrc}});
   s.wait();
-  return dx;
+  return Done(env, true);
 }
 
-// convBackwardWeights(x, dy, geometry) -> dW in tfjs filter layout: Float32Array | null
+// convBackwardWeights(x, dy, geometry, dW in the tfjs filter layout) -> false when oneDNN rejects it
 Napi::Value ConvBackwardWeightsFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
-  if (!ReadGeometry(info[2], &g)) return Fail(env);
+  if (!ReadGeometry(info[2], &g)) return Done(env, false);
+  float* dw = OutPtr(info[3], g.kh * g.kw * (g.c / g.groups) * g.o);
+  if (!dw) return Done(env, false);
   float* x = F32Ptr(info[0]);
   float* dy = F32Ptr(info[1]);
   const bool blocked = BlockedWeights();
@@ -247,16 +249,15 @@ Napi::Value ConvBackwardWeightsFn(const Napi::CallbackInfo& info) {
     out->diffWeights.Init(userW, pd.diff_weights_desc(), false);
     return out;
   });
-  if (!e) return Fail(env);
-  Napi::Float32Array dw = Napi::Float32Array::New(env, static_cast<size_t>(g.kh * g.kw * (g.c / g.groups) * g.o));
+  if (!e) return Done(env, false);
   e->src.set_data_handle(x);
   e->diffDst.set_data_handle(dy);
-  e->diffWeights.user.set_data_handle(dw.Data());
+  e->diffWeights.user.set_data_handle(dw);
   dnnl::stream& s = Stream();
   e->prim.execute(s, {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DIFF_DST, e->diffDst}, {DNNL_ARG_DIFF_WEIGHTS, e->diffWeights.Arg()}});
   if (e->diffWeights.reordered) e->diffWeights.reorder.execute(s, e->diffWeights.prim, e->diffWeights.user);
   s.wait();
-  return dw;
+  return Done(env, true);
 }
 
 // setConvWeightsLayout('blocked' | 'direct'): for measuring both; SELAB_ONEDNN_WEIGHTS sets the default.

@@ -92,6 +92,17 @@ inline float* F32Ptr(const Napi::Value& v) {
   return v.As<Napi::Float32Array>().Data();
 }
 
+// The caller-allocated output array (recycled storage from src/backend/onednn/memory.ts,
+// contents unspecified); nullptr when it does not hold exactly `elements` floats.
+inline float* OutPtr(const Napi::Value& v, int64_t elements) {
+  if (!v.IsTypedArray()) return nullptr;
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  return static_cast<int64_t>(a.ElementLength()) == elements ? a.Data() : nullptr;
+}
+
+// Kernels report whether they ran; false sends the TS side to the cpu kernel.
+inline Napi::Value Done(Napi::Env env, bool ok) { return Napi::Boolean::New(env, ok); }
+
 // Reads a JS array (or Int32Array) of integers.
 inline std::vector<int64_t> IntList(const Napi::Value& v) {
   std::vector<int64_t> out;

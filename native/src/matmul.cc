@@ -17,14 +17,16 @@ struct MatMul {
   memory a, b, bias, out;
 };
 
-// matmul(a, b, bias | null, geometry, activation, alpha) -> Float32Array | null
+// matmul(a, b, bias | null, geometry, activation, alpha, out) -> false when oneDNN rejects it
 Napi::Value MatMulFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int64_t> p = IntList(info[3]);
-  if (p.size() != 7) return env.Null();
+  if (p.size() != 7) return Done(env, false);
   const int64_t ba = p[0], bb = p[1], m = p[2], k = p[3], n = p[4];
   const bool ta = p[5] != 0, tb = p[6] != 0;
   const int64_t batch = std::max(ba, bb);
+  float* result = OutPtr(info[6], batch * m * n);
+  if (!result) return Done(env, false);
   float* bias = F32Ptr(info[2]);
   const int act = info[4].As<Napi::Number>().Int32Value();
   const float alpha = info[5].As<Napi::Number>().FloatValue();
@@ -53,11 +55,10 @@ Napi::Value MatMulFn(const Napi::CallbackInfo& info) {
     if (bias) out->bias = UserMemory(biasDesc);
     return out;
   });
-  if (!e) return env.Null();
-  Napi::Float32Array result = Napi::Float32Array::New(env, static_cast<size_t>(batch * m * n));
+  if (!e) return Done(env, false);
   e->a.set_data_handle(F32Ptr(info[0]));
   e->b.set_data_handle(F32Ptr(info[1]));
-  e->out.set_data_handle(result.Data());
+  e->out.set_data_handle(result);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->out}};
   if (bias) {
     e->bias.set_data_handle(bias);
@@ -65,7 +66,7 @@ Napi::Value MatMulFn(const Napi::CallbackInfo& info) {
   }
   e->prim.execute(Stream(), args);
   Stream().wait();
-  return result;
+  return Done(env, true);
 }
 
 SELAB_EXPORT("matmul", MatMulFn);

@@ -58,11 +58,13 @@ struct PoolBackward {
   memory diffDst, diffSrc;
 };
 
-// poolForward(x, geometry, kind: 0 max | 1 avg) -> y: Float32Array | null
+// poolForward(x, geometry, kind: 0 max | 1 avg, y) -> false when oneDNN rejects it
 Napi::Value PoolForwardFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
-  if (!ReadGeometry(info[1], &g)) return env.Null();
+  if (!ReadGeometry(info[1], &g)) return Done(env, false);
+  float* y = OutPtr(info[3], g.n * g.ho * g.wo * g.c);
+  if (!y) return Done(env, false);
   const int kind = info[2].As<Napi::Number>().Int32Value();
   PoolForward* e = Cache<PoolForward>::Get(MakeKey("pool_fwd", GeometryKey(g), kind), [&] {
     std::unique_ptr<PoolForward> out;
@@ -74,20 +76,21 @@ Napi::Value PoolForwardFn(const Napi::CallbackInfo& info) {
     out->dst = UserMemory(pd.dst_desc());
     return out;
   });
-  if (!e) return env.Null();
-  Napi::Float32Array y = Napi::Float32Array::New(env, static_cast<size_t>(g.n * g.ho * g.wo * g.c));
+  if (!e) return Done(env, false);
   e->src.set_data_handle(F32Ptr(info[0]));
-  e->dst.set_data_handle(y.Data());
+  e->dst.set_data_handle(y);
   e->prim.execute(Stream(), {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DST, e->dst}});
   Stream().wait();
-  return y;
+  return Done(env, true);
 }
 
-// avgPoolBackward(dy, geometry) -> dx: Float32Array | null
+// avgPoolBackward(dy, geometry, dx) -> false when oneDNN rejects it
 Napi::Value AvgPoolBackwardFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
-  if (!ReadGeometry(info[1], &g)) return env.Null();
+  if (!ReadGeometry(info[1], &g)) return Done(env, false);
+  float* dx = OutPtr(info[2], g.n * g.h * g.w * g.c);
+  if (!dx) return Done(env, false);
   PoolBackward* e = Cache<PoolBackward>::Get(MakeKey("avg_bwd", GeometryKey(g)), [&] {
     std::unique_ptr<PoolBackward> out;
     const dnnl_alg_kind_t alg = Algorithm(1, true);
@@ -108,27 +111,26 @@ Napi::Value AvgPoolBackwardFn(const Napi::CallbackInfo& info) {
     out->diffSrc = UserMemory(pd.diff_src_desc());
     return out;
   });
-  if (!e) return env.Null();
-  Napi::Float32Array dx = Napi::Float32Array::New(env, static_cast<size_t>(g.n * g.h * g.w * g.c));
+  if (!e) return Done(env, false);
   e->diffDst.set_data_handle(F32Ptr(info[0]));
-  e->diffSrc.set_data_handle(dx.Data());
+  e->diffSrc.set_data_handle(dx);
   e->prim.execute(Stream(), {{DNNL_ARG_DIFF_DST, e->diffDst}, {DNNL_ARG_DIFF_SRC, e->diffSrc}});
   Stream().wait();
-  return dx;
+  return Done(env, true);
 }
 
-// maxPoolBackward(dy, x, geometry) -> dx. Routes each dy to the first strictly largest
+// maxPoolBackward(dy, x, geometry, dx) -> true. Routes each dy to the first strictly largest
 // element of its window, as tfjs's maxPoolPositions does: oneDNN's workspace would need the
 // forward pass kept, and tfjs hands the gradient only x and y. Images are independent,
 // so they are split across threads; channels are innermost and vectorise.
 Napi::Value MaxPoolBackwardFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
-  if (!ReadGeometry(info[2], &g)) return env.Null();
+  if (!ReadGeometry(info[2], &g)) return Done(env, false);
+  float* dx = OutPtr(info[3], g.n * g.h * g.w * g.c);
+  if (!dx) return Done(env, false);
   const float* dy = F32Ptr(info[0]);
   const float* x = F32Ptr(info[1]);
-  Napi::Float32Array dxArray = Napi::Float32Array::New(env, static_cast<size_t>(g.n * g.h * g.w * g.c));
-  float* dx = dxArray.Data();
   const int64_t C = g.c;
 #pragma omp parallel
   {
@@ -138,6 +140,7 @@ Napi::Value MaxPoolBackwardFn(const Napi::CallbackInfo& info) {
     for (int64_t n = 0; n < g.n; ++n) {
       const float* xn = x + n * g.h * g.w * C;
       float* dxn = dx + n * g.h * g.w * C;
+      std::fill(dxn, dxn + g.h * g.w * C, 0.f);
       for (int64_t oh = 0; oh < g.ho; ++oh) {
         const int64_t h0 = oh * g.sh - g.pt;
         const int64_t hBegin = std::max<int64_t>(h0, 0), hEnd = std::min(h0 + g.kh, g.h);
@@ -165,7 +168,7 @@ Napi::Value MaxPoolBackwardFn(const Napi::CallbackInfo& info) {
       }
     }
   }
-  return dxArray;
+  return Done(env, true);
 }
 
 SELAB_EXPORT("poolForward", PoolForwardFn);

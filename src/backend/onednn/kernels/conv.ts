@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { floats, nativeAddon, output, withFallback } from './fallback.js';
+import { floats, nativeAddon, nativeOutput, withFallback } from './fallback.js';
 import { activationCode } from './activation.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {
-    convForward(x: Float32Array, filter: Float32Array, bias: Float32Array | null, geometry: number[], activation: number, alpha: number): Float32Array | null;
-    convBackwardData(dy: Float32Array, filter: Float32Array, geometry: number[]): Float32Array | null;
-    convBackwardWeights(x: Float32Array, dy: Float32Array, geometry: number[]): Float32Array | null;
+    convForward(x: Float32Array, filter: Float32Array, bias: Float32Array | null, geometry: number[], activation: number, alpha: number, y: Float32Array): boolean;
+    convBackwardData(dy: Float32Array, filter: Float32Array, geometry: number[], dx: Float32Array): boolean;
+    convBackwardWeights(x: Float32Array, dy: Float32Array, geometry: number[], dw: Float32Array): boolean;
     setConvWeightsLayout(layout: 'blocked' | 'direct'): void;
   }
 }
@@ -64,8 +64,8 @@ function forward(depthwise: boolean, fused: boolean) {
     if (act === undefined || !xv || !fv || bv === undefined) return undefined;
     const info = convInfo(x.shape, filter.shape, a, depthwise);
     if (bv && bv.length !== info.outChannels) return undefined;
-    const y = nativeAddon().convForward(xv, fv, bv, geometry(info, depthwise ? info.inChannels : 1), act, a.leakyreluAlpha ?? 0.2);
-    return output(backend, info.outShape, y);
+    const g = geometry(info, depthwise ? info.inChannels : 1);
+    return nativeOutput(backend, info.outShape, (y) => nativeAddon().convForward(xv, fv, bv, g, act, a.leakyreluAlpha ?? 0.2, y));
   };
 }
 
@@ -78,8 +78,8 @@ function backpropInput(depthwise: boolean) {
     const fv = floats(backend, filter);
     if (!dyv || !fv) return undefined;
     const info = convInfo(a.inputShape, filter.shape, a, depthwise);
-    const dx = nativeAddon().convBackwardData(dyv, fv, geometry(info, depthwise ? info.inChannels : 1));
-    return output(backend, info.inShape, dx);
+    const g = geometry(info, depthwise ? info.inChannels : 1);
+    return nativeOutput(backend, info.inShape, (dx) => nativeAddon().convBackwardData(dyv, fv, g, dx));
   };
 }
 
@@ -92,8 +92,8 @@ function backpropFilter(depthwise: boolean) {
     const dyv = floats(backend, dy);
     if (!xv || !dyv) return undefined;
     const info = convInfo(x.shape, a.filterShape, a, depthwise);
-    const dw = nativeAddon().convBackwardWeights(xv, dyv, geometry(info, depthwise ? info.inChannels : 1));
-    return output(backend, a.filterShape, dw);
+    const g = geometry(info, depthwise ? info.inChannels : 1);
+    return nativeOutput(backend, a.filterShape, (dw) => nativeAddon().convBackwardWeights(xv, dyv, g, dw));
   };
 }
 

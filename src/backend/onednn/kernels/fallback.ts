@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { loadAddon, type OneDnnAddon } from '../addon.js';
+import { allocFloat32 } from '../memory.js';
 
 export type NativeRun = (backend: MathBackendCPU, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap) => TensorInfo | undefined;
 
@@ -35,7 +36,11 @@ export function withFallback(kernelName: string, run: NativeRun): KernelConfig {
   return { kernelName, backendName: 'onednn', kernelFunc };
 }
 
-/** Wraps a native result (null when oneDNN refused the configuration) as the kernel's output. */
-export function output(backend: MathBackendCPU, shape: number[], values: Float32Array | null): TensorInfo | undefined {
-  return values ? backend.makeTensorInfo(shape, 'float32', values) : undefined;
+/**
+ * Runs a native kernel into recycled output storage (memory.ts); undefined when oneDNN
+ * refused the configuration, so the caller falls back.
+ */
+export function nativeOutput(backend: MathBackendCPU, shape: number[], run: (out: Float32Array) => boolean): TensorInfo | undefined {
+  const out = allocFloat32(tf.util.sizeFromShape(shape));
+  return run(out) ? backend.makeTensorInfo(shape, 'float32', out) : undefined;
 }

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { floats, nativeAddon, output, withFallback } from './fallback.js';
+import { floats, nativeAddon, nativeOutput, withFallback } from './fallback.js';
 import { activationCode } from './activation.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {
-    matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, geometry: number[], activation: number, alpha: number): Float32Array | null;
+    matmul(a: Float32Array, b: Float32Array, bias: Float32Array | null, geometry: number[], activation: number, alpha: number, out: Float32Array): boolean;
   }
 }
 
@@ -37,8 +37,7 @@ function matMul(fused: boolean) {
     const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
     if (product(outBatch) !== Math.max(batchA, batchB)) return undefined;
     const geometry = [batchA, batchB, m, k, n, transposeA ? 1 : 0, transposeB ? 1 : 0];
-    const y = nativeAddon().matmul(av, bv, biasv, geometry, act, leakyreluAlpha ?? 0.2);
-    return output(backend, [...outBatch, m, n], y);
+    return nativeOutput(backend, [...outBatch, m, n], (y) => nativeAddon().matmul(av, bv, biasv, geometry, act, leakyreluAlpha ?? 0.2, y));
   };
 }
 

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { floats, nativeAddon, output, withFallback } from './fallback.js';
+import { floats, nativeAddon, nativeOutput, withFallback } from './fallback.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {
-    poolForward(x: Float32Array, geometry: number[], kind: number): Float32Array | null;
-    avgPoolBackward(dy: Float32Array, geometry: number[]): Float32Array | null;
-    maxPoolBackward(dy: Float32Array, x: Float32Array, geometry: number[]): Float32Array | null;
+    poolForward(x: Float32Array, geometry: number[], kind: number, y: Float32Array): boolean;
+    avgPoolBackward(dy: Float32Array, geometry: number[], dx: Float32Array): boolean;
+    maxPoolBackward(dy: Float32Array, x: Float32Array, geometry: number[], dx: Float32Array): boolean;
   }
 }
 
@@ -45,7 +45,8 @@ function forward(kind: number) {
     const xv = x && x.shape.length === 4 ? floats(backend, x) : undefined;
     if (!x || !xv) return undefined;
     const info = poolInfo(x.shape, attrs);
-    return output(backend, info.outShape, nativeAddon().poolForward(xv, geometry(info), kind));
+    const g = geometry(info);
+    return nativeOutput(backend, info.outShape, (y) => nativeAddon().poolForward(xv, g, kind, y));
   };
 }
 
@@ -58,7 +59,7 @@ function avgPoolGrad(backend: MathBackendCPU, inputs: Record<string, TensorInfo>
   // Where 'ceil' rounding reaches past the padding, tfjs's AvgPoolGrad spreads dy over window
   // cells oneDNN's include-padding divisor does not count; that rare case stays on cpu.
   if (g[12] !== info.padInfo.bottom || g[13] !== info.padInfo.right) return undefined;
-  return output(backend, input.shape, nativeAddon().avgPoolBackward(dyv, g));
+  return nativeOutput(backend, input.shape, (dx) => nativeAddon().avgPoolBackward(dyv, g, dx));
 }
 
 function maxPoolGrad(backend: MathBackendCPU, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap): TensorInfo | undefined {
@@ -67,7 +68,8 @@ function maxPoolGrad(backend: MathBackendCPU, inputs: Record<string, TensorInfo>
   const xv = input ? floats(backend, input) : undefined;
   if (!dy || !input || !dyv || !xv || input.shape.length !== 4) return undefined;
   const info = poolInfo(input.shape, attrs);
-  return output(backend, input.shape, nativeAddon().maxPoolBackward(dyv, xv, geometry(info)));
+  const g = geometry(info);
+  return nativeOutput(backend, input.shape, (dx) => nativeAddon().maxPoolBackward(dyv, xv, g, dx));
 }
 
 export const poolKernels: KernelConfig[] = [
