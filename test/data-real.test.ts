@@ -2,9 +2,11 @@
 // order): counts, per-class counts, and the first records' labels and pixels, whose expected
 // values were read from the archive independently (Python's tarfile, then `od -t u1`).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, describe, test } from 'node:test';
 import { loadCifar10, type Dataset } from '../src/data/cifar.js';
 import { classCounts, DataError } from '../src/data/format.js';
@@ -54,5 +56,32 @@ describe('the real CIFAR-10 copy', { skip }, () => {
     // test_batch.bin record 0: label 0 (airplane), first pixel 220 211 235.
     assert.equal(test.labels[0], 0);
     assert.deepEqual(px(test, 0, 0, 0), [220, 211, 235]);
+  });
+});
+
+describe('selab data info', { skip }, () => {
+  const cli = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', join(packageRoot(), 'src', 'cli', 'main.ts'), 'data', 'info', '--data', ARCHIVE, ...args], {
+      env: { ...process.env, SELAB_HOME: home },
+      maxBuffer: 1 << 20,
+    });
+
+  test('--json gives per-split and per-class counts and the class names', async () => {
+    await dataset();
+    const { stdout } = await cli('--no-verify', '--json');
+    assert.deepEqual(JSON.parse(stdout), {
+      train: { count: 50000, perClass: new Array(10).fill(5000) },
+      test: { count: 10000, perClass: new Array(10).fill(1000) },
+      classes: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+    });
+  });
+
+  test('without --no-verify: exit code 1 and the checksum error on stderr', async () => {
+    await dataset();
+    await assert.rejects(cli(), (err: Error & { code: number; stderr: string }) => {
+      assert.equal(err.code, 1);
+      assert.match(err.stderr, /selab data info: checksum mismatch for .*cifar-10-binary\.tar\.gz: expected md5 c32a1d4ab5d03f1284b67883e8d87530/);
+      return true;
+    });
   });
 });

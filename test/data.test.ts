@@ -309,7 +309,7 @@ describe('URLs', () => {
 
   test('HTTP 404 is a clear error and caches nothing', async () => {
     const home = freshHome();
-    await assert.rejects(load(`${base}/missing.tar.gz`, home), /missing\.tar\.gz failed: HTTP 404/);
+    await assert.rejects(load(`${base}/missing.tar.gz`, home), /missing\.tar\.gz failed: HTTP 404 Not Found\. Without network access, point --data/);
     assert.deepEqual(tree(join(home, 'data')), ['downloads']);
   });
 

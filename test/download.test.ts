@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { removeStaleTemps, tempPathFor, withAtomicPath, writeFileAtomic } from '../src/util/atomic.js';
 import { download, DownloadError } from '../src/util/download.js';
@@ -17,6 +19,7 @@ const sha256 = createHash('sha256').update(body).digest('hex');
 let server: Server;
 let base: string;
 let dir: string;
+const stalled: ServerResponse[] = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'selab-download-'));
@@ -29,6 +32,12 @@ before(async () => {
       case '/redirect':
         res.writeHead(302, { location: '/ok.bin' });
         res.end();
+        break;
+      case '/slow.bin':
+        // Sends a little, then stalls: a download in progress, for the interruption tests.
+        res.writeHead(200, { 'content-length': body.length });
+        res.write(body.subarray(0, 1000));
+        stalled.push(res);
         break;
       case '/truncated.bin':
         // Promise more than we send, then drop the connection: an interrupted download.
@@ -45,6 +54,7 @@ before(async () => {
 });
 
 after(() => {
+  for (const res of stalled) res.destroy();
   server.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -148,5 +158,37 @@ describe('atomic', () => {
     for (const p of [mine, dead, join(d, 'keep.bin')]) writeFileSync(p, '');
     assert.deepEqual(removeStaleTemps(d), ['.x.selab-tmp-999999999-abcd']);
     assert.equal(filesIn(d).length, 2);
+  });
+});
+
+describe('interrupted process', () => {
+  /** Starts a child process downloading /slow.bin into `d`; resolves once its temporary exists. */
+  async function startDownload(d: string) {
+    const moduleUrl = new URL('../src/util/download.ts', import.meta.url).href;
+    const code = `const { download } = await import(${JSON.stringify(moduleUrl)}); await download(${JSON.stringify(`${base}/slow.bin`)}, ${JSON.stringify(join(d, 'file.bin'))});`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: 'ignore' });
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    for (let i = 0; i < 600 && !filesIn(d).some((n) => n.includes('selab-tmp')); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(filesIn(d).some((n) => n.includes('selab-tmp')), 'the child started downloading');
+    return { child, exited };
+  }
+
+  test('SIGINT during a download removes the temporary, and the process still dies of SIGINT', async () => {
+    const d = join(dir, 'sigint');
+    const { child, exited } = await startDownload(d);
+    child.kill('SIGINT');
+    const [code, signal] = await exited;
+    assert.equal(signal, 'SIGINT', `exit code ${code}`);
+    assert.deepEqual(filesIn(d), []);
+  });
+
+  test('after SIGKILL the stale temporary is recognised and removed', async () => {
+    const d = join(dir, 'sigkill');
+    const { child, exited } = await startDownload(d);
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal(filesIn(d).length, 1);
+    assert.equal(removeStaleTemps(d).length, 1);
+    assert.deepEqual(filesIn(d), []);
   });
 });

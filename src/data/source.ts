@@ -97,6 +97,9 @@ async function fetchArchive(url: string, format: CifarFormat, dataHome: string, 
     if (err instanceof DownloadError && err.kind === 'hash') {
       throw new DataError(`${err.message}. This is not the official ${format.name} archive; if you trust it, pass --no-verify (SELAB_VERIFY=0)`);
     }
+    if (err instanceof DownloadError && (err.kind === 'network' || err.kind === 'http')) {
+      throw new DataError(`${err.message}. Without network access, point --data (or SELAB_DATA) at a local copy of the archive or its extracted folder`);
+    }
     throw err;
   }
   return dest;
