@@ -141,6 +141,7 @@ describe('BatchIterator', () => {
     const it = make({ batchSize: 64, seed: 5 });
     assert.equal(it.stepsPerEpoch, 5);
     const e1 = await collect(it, 1);
+    assert.ok(it.usingWorker, 'batches came from the prefetch worker');
     assert.deepEqual(e1.sizes, [64, 64, 64, 64, 44]);
     assert.deepEqual([...e1.indices].sort((a, b) => a - b), Array.from({ length: 300 }, (_, i) => i));
     assert.deepEqual(e1.indices, [...it.order(1)]);

@@ -183,6 +183,11 @@ export class BatchIterator {
     };
   }
 
+  /** True once batches are being prepared in the worker thread (false before the first batch, without prefetch, or after a fallback). */
+  get usingWorker(): boolean {
+    return this.prefetcher?.alive ?? false;
+  }
+
   /** The epoch's image order (indices into the split). */
   order(epoch: number): Uint32Array {
     return epochOrder(this.count, this.spec.seed, epoch, this.shuffle);
