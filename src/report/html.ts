@@ -236,25 +236,25 @@ function runsSection(runs: readonly LoadedRun[]): string {
     'runs',
   );
   const card = ({ run }: LoadedRun): string => {
-      const fields: [string, unknown][] = [
-        ['model', `${run.model}${run.additions.length ? ` + ${run.additions.join(' + ')}` : ''}${run.se ? ' + SE' : ''}`],
-        ['SE options', run.seOptions],
-        ['training', run.training],
-        ...(run.sweep ? ([['sweep', run.sweep]] as [string, unknown][]) : []),
-        ...Object.entries(run.config).map(([k, v]): [string, unknown] => [k, k === 'lr' && typeof v === 'number' ? formatLr(v) : v]),
-        ['BatchNorm statistics', run.batchNormStatistics],
-        ['params', run.params === undefined ? null : int(run.params)],
-        ['trainable params', run.trainableParams === undefined ? null : int(run.trainableParams)],
-        ['MACs / image', run.macs == null ? null : int(run.macs)],
-        ['versions', Object.entries(run.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')],
-        ['git commit', run.gitCommit],
-        ['started', run.startedAt],
-        ['ended', run.endedAt],
-        ...(run.resumes?.length ? ([['resumed', run.resumes.map((r) => `${r.at} from epoch ${r.fromEpoch}`).join('; ')]] as [string, unknown][]) : []),
-        ...(run.error ? ([['error', run.error]] as [string, unknown][]) : []),
-      ];
-      const dl = fields.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${value(v)}</dd>`).join('');
-      return `<div class="card" id="run-${escapeHtml(anchor(run.id))}"><h3>${escapeHtml(run.id)} ${statusBadge(run.status)}</h3><dl>${dl}</dl></div>`;
+    const fields: [string, unknown][] = [
+      ['model', `${run.model}${run.additions.length ? ` + ${run.additions.join(' + ')}` : ''}${run.se ? ' + SE' : ''}`],
+      ['SE options', run.seOptions],
+      ['training', run.training],
+      ...(run.sweep ? ([['sweep', run.sweep]] as [string, unknown][]) : []),
+      ...Object.entries(run.config).map(([k, v]): [string, unknown] => [k, k === 'lr' && typeof v === 'number' ? formatLr(v) : v]),
+      ['BatchNorm statistics', run.batchNormStatistics],
+      ['params', int(run.params)],
+      ['trainable params', run.trainableParams == null ? null : int(run.trainableParams)],
+      ['MACs / image', run.macs == null ? null : int(run.macs)],
+      ['versions', Object.entries(run.versions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')],
+      ['git commit', run.gitCommit],
+      ['started', run.startedAt],
+      ['ended', run.endedAt],
+      ...(run.resumes?.length ? ([['resumed', run.resumes.map((r) => `${r.at} from epoch ${r.fromEpoch}`).join('; ')]] as [string, unknown][]) : []),
+      ...(run.error ? ([['error', run.error]] as [string, unknown][]) : []),
+    ];
+    const dl = fields.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${value(v)}</dd>`).join('');
+    return `<div class="card" id="run-${escapeHtml(anchor(run.id))}"><h3>${escapeHtml(run.id)} ${statusBadge(run.status)}</h3><dl>${dl}</dl></div>`;
   };
   // Sweeps can hold hundreds of runs that differ only in their point and seed: folded away.
   const single = runs.filter((r) => !r.run.sweep);
