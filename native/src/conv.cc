@@ -29,6 +29,8 @@ bool ReadGeometry(const Napi::Value& v, Geometry* g) {
   return g->groups >= 1 && g->c % g->groups == 0 && g->o % g->groups == 0;
 }
 
+int64_t MultiplyAdds(const Geometry& g) { return g.n * g.ho * g.wo * g.o * g.kh * g.kw * (g.c / g.groups); }
+
 std::string GeometryKey(const Geometry& g) {
   return MakeKey(g.n, g.h, g.w, g.c, g.kh, g.kw, g.o, g.ho, g.wo, g.sh, g.sw, g.dh, g.dw, g.pt, g.pl, g.pb, g.pr, g.groups);
 }
@@ -99,12 +101,23 @@ struct WeightsSlot {
   dnnl::reorder reorder;
   bool reordered = false;
 
+  bool single = false;
+
   void Init(const memory::desc& userDesc, const memory::desc& primDesc, bool toPrim) {
     user = UserMemory(userDesc);
     if (primDesc == userDesc) return;
     reordered = true;
     prim = memory(primDesc, Engine());
+    single = static_cast<int64_t>(userDesc.get_size() / sizeof(float)) <= kSingleThreadWork;
+    ThreadLimit limit(single);
     reorder = toPrim ? dnnl::reorder(user, prim) : dnnl::reorder(prim, user);
+  }
+
+  // Copies between the user and the primitive layout, in the given direction.
+  void Run(dnnl::stream& s, bool toPrim) {
+    ThreadLimit limit(single);
+    reorder.execute(s, toPrim ? user : prim, toPrim ? prim : user);
+    s.wait();
   }
   const memory& Arg() const { return reordered ? prim : user; }
 };
@@ -139,6 +152,7 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   float* b = F32Ptr(info[2]);
   const int act = info[4].As<Napi::Number>().Int32Value();
   const float alpha = info[5].As<Napi::Number>().FloatValue();
+  ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
   const bool blocked = BlockedWeights();
   ConvForward* e = Cache<ConvForward>::Get(MakeKey("fwd", GeometryKey(g), b != nullptr, act, alpha, blocked), [&] {
     std::unique_ptr<ConvForward> out;
@@ -163,7 +177,7 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   e->dst.set_data_handle(y);
   e->weights.user.set_data_handle(w);
   dnnl::stream& s = Stream();
-  if (e->weights.reordered) e->weights.reorder.execute(s, e->weights.user, e->weights.prim);
+  if (e->weights.reordered) e->weights.Run(s, true);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->weights.Arg()}, {DNNL_ARG_DST, e->dst}};
   if (b) {
     e->bias.set_data_handle(b);
@@ -183,6 +197,7 @@ Napi::Value ConvBackwardDataFn(const Napi::CallbackInfo& info) {
   if (!dx) return Done(env, false);
   float* dy = F32Ptr(info[0]);
   float* w = F32Ptr(info[1]);
+  ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
   const bool blocked = BlockedWeights();
   ConvBackwardData* e = Cache<ConvBackwardData>::Get(MakeKey("bwd_data", GeometryKey(g), blocked), [&] {
     std::unique_ptr<ConvBackwardData> out;
@@ -211,7 +226,7 @@ Napi::Value ConvBackwardDataFn(const Napi::CallbackInfo& info) {
   e->diffSrc.set_data_handle(dx);
   e->weights.user.set_data_handle(w);
   dnnl::stream& s = Stream();
-  if (e->weights.reordered) e->weights.reorder.execute(s, e->weights.user, e->weights.prim);
+  if (e->weights.reordered) e->weights.Run(s, true);
   e->prim.execute(s, {{DNNL_ARG_DIFF_DST, e->diffDst}, {DNNL_ARG_WEIGHTS, e->weights.Arg()}, {DNNL_ARG_DIFF_SRC, e->diffSrc}});
   s.wait();
   return Done(env, true);
@@ -226,6 +241,7 @@ Napi::Value ConvBackwardWeightsFn(const Napi::CallbackInfo& info) {
   if (!dw) return Done(env, false);
   float* x = F32Ptr(info[0]);
   float* dy = F32Ptr(info[1]);
+  ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
   const bool blocked = BlockedWeights();
   ConvBackwardWeights* e = Cache<ConvBackwardWeights>::Get(MakeKey("bwd_weights", GeometryKey(g), blocked), [&] {
     std::unique_ptr<ConvBackwardWeights> out;
@@ -255,7 +271,7 @@ Napi::Value ConvBackwardWeightsFn(const Napi::CallbackInfo& info) {
   e->diffWeights.user.set_data_handle(dw);
   dnnl::stream& s = Stream();
   e->prim.execute(s, {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DIFF_DST, e->diffDst}, {DNNL_ARG_DIFF_WEIGHTS, e->diffWeights.Arg()}});
-  if (e->diffWeights.reordered) e->diffWeights.reorder.execute(s, e->diffWeights.prim, e->diffWeights.user);
+  if (e->diffWeights.reordered) e->diffWeights.Run(s, false);
   s.wait();
   return Done(env, true);
 }

@@ -4,6 +4,7 @@
 #pragma once
 #include <dnnl.hpp>
 #include <napi.h>
+#include <omp.h>
 
 #include <cstdint>
 #include <memory>
@@ -43,7 +44,9 @@ class Cache {
 
   // make() returns std::unique_ptr<T>; a null result is not cached (oneDNN rejected it).
   template <typename Make>
-  static T* Get(const std::string& key, Make&& make) {
+  static T* Get(const std::string& baseKey, Make&& make) {
+    // Primitives are bound to the thread count they were created with (setThreads may change it).
+    const std::string key = baseKey + "threads=" + std::to_string(omp_get_max_threads());
     auto& map = Map();
     auto it = map.find(key);
     if (it != map.end()) return it->second.get();
@@ -75,6 +78,29 @@ bool CreatePd(const OpDesc& op, const dnnl::primitive_attr& attr, PD* out,
   *out = PD(pd);
   return true;
 }
+
+// Limits OpenMP to one thread while in scope when `single` is set. Waking the second thread
+// costs a scheduler time slice whenever the machine is busy (10-40 ms measured under load
+// here), far more than a small reorder or matmul takes alone. oneDNN binds a primitive to
+// the thread count it was created with, so small primitives are created and executed
+// inside one of these (and Cache keys include the thread count).
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(bool single) : saved_(single ? omp_get_max_threads() : 0) {
+    if (single) omp_set_num_threads(1);
+  }
+  ~ThreadLimit() {
+    if (saved_) omp_set_num_threads(saved_);
+  }
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Up to this many multiply-adds (or elements moved) a primitive runs on one thread.
+constexpr int64_t kSingleThreadWork = int64_t{1} << 21;
 
 using Dims = dnnl::memory::dims;
 

@@ -66,6 +66,7 @@ Napi::Value PoolForwardFn(const Napi::CallbackInfo& info) {
   float* y = OutPtr(info[3], g.n * g.ho * g.wo * g.c);
   if (!y) return Done(env, false);
   const int kind = info[2].As<Napi::Number>().Int32Value();
+  ThreadLimit limit(g.n * g.ho * g.wo * g.c * g.kh * g.kw <= kSingleThreadWork);
   PoolForward* e = Cache<PoolForward>::Get(MakeKey("pool_fwd", GeometryKey(g), kind), [&] {
     std::unique_ptr<PoolForward> out;
     dnnl::pooling_v2_forward::primitive_desc pd;
@@ -91,6 +92,7 @@ Napi::Value AvgPoolBackwardFn(const Napi::CallbackInfo& info) {
   if (!ReadGeometry(info[1], &g)) return Done(env, false);
   float* dx = OutPtr(info[2], g.n * g.h * g.w * g.c);
   if (!dx) return Done(env, false);
+  ThreadLimit limit(g.n * g.ho * g.wo * g.c * g.kh * g.kw <= kSingleThreadWork);
   PoolBackward* e = Cache<PoolBackward>::Get(MakeKey("avg_bwd", GeometryKey(g)), [&] {
     std::unique_ptr<PoolBackward> out;
     const dnnl_alg_kind_t alg = Algorithm(1, true);
@@ -132,7 +134,7 @@ Napi::Value MaxPoolBackwardFn(const Napi::CallbackInfo& info) {
   const float* dy = F32Ptr(info[0]);
   const float* x = F32Ptr(info[1]);
   const int64_t C = g.c;
-#pragma omp parallel
+#pragma omp parallel if (g.n * g.ho * g.wo * g.c * g.kh * g.kw > kSingleThreadWork)
   {
     std::vector<float> best(C);
     std::vector<int64_t> where(C);
