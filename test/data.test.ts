@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import * as tar from 'tar';
 import { loadCifar, type LoadOptions } from '../src/data/cifar.js';
-import { CIFAR10, classCounts, DataError, parseRecords, recordBytes, type CifarFormat, type Split } from '../src/data/format.js';
+import { CIFAR10, CIFAR100, classCounts, DataError, parseRecords, recordBytes, type CifarFormat, type Split } from '../src/data/format.js';
 
 const CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 const PER_FILE = 4;
@@ -325,5 +325,38 @@ describe('URLs', () => {
       delete process.env.SELAB_DATA;
       delete process.env.SELAB_HOME;
     }
+  });
+});
+
+describe('CIFAR-100 layout', () => {
+  test('train.bin/test.bin with coarse+fine label bytes, fine label names, from a .tar.gz', async () => {
+    const root = join(work, 'c100');
+    const dir = join(root, 'cifar-100-binary');
+    mkdirSync(dir, { recursive: true });
+    const counts = { 'train.bin': 3, 'test.bin': 2 };
+    for (const [name, n] of Object.entries(counts)) {
+      const buf = Buffer.alloc(n * 3074);
+      for (let r = 0; r < n; r++) {
+        buf[r * 3074] = r; // coarse
+        buf[r * 3074 + 1] = 90 + r + (name === 'test.bin' ? 5 : 0); // fine
+        buf[r * 3074 + 2 + 2048 + 31 * 32 + 30] = 100 + r; // blue at (row 31, col 30)
+      }
+      writeFileSync(join(dir, name), buf);
+    }
+    const fine = Array.from({ length: 100 }, (_, i) => `fine${i}`);
+    writeFileSync(join(dir, 'fine_label_names.txt'), fine.join('\n') + '\n');
+    writeFileSync(join(dir, 'coarse_label_names.txt'), Array.from({ length: 20 }, (_, i) => `coarse${i}`).join('\n') + '\n');
+    const tgz = join(work, 'cifar-100-binary.tar.gz');
+    await tar.c({ gzip: true, file: tgz, cwd: root }, ['cifar-100-binary']);
+
+    const format = { ...CIFAR100, recordsPerFile: counts, md5: createHash('md5').update(readFileSync(tgz)).digest('hex') };
+    const ds = await loadCifar(format, { data: tgz, home: freshHome(), quiet: true });
+    assert.deepEqual(ds.classes, fine);
+    assert.deepEqual([...ds.train.labels], [90, 91, 92]);
+    assert.deepEqual([...ds.test.labels], [95, 96]);
+    assert.equal(ds.train.images[2 * 3072 + (31 * 32 + 30) * 3 + 2], 102);
+    assert.equal(ds.test.images[(31 * 32 + 30) * 3 + 2], 100);
+    // The real descriptor expects 50,000 and 10,000 records, per file.
+    await assert.rejects(loadCifar({ ...CIFAR100 }, { data: root, home: freshHome(), quiet: true }), /train\.bin: 9222 bytes, expected 153700000 bytes \(50000 records of 3074 bytes\)/);
   });
 });

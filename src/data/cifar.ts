@@ -1,7 +1,7 @@
 // Loading a whole CIFAR dataset: resolve the source (download/extract into the cache as needed),
 // then read, validate and convert both splits.
 import { consoleProgress } from '../util/download.js';
-import { CIFAR10, readClassNames, readSplit, type CifarFormat, type Split } from './format.js';
+import { CIFAR10, CIFAR100, readClassNames, readSplit, type CifarFormat, type Split } from './format.js';
 import { resolveSource, type ResolvedSource, type SourceOptions } from './source.js';
 
 export interface LoadOptions extends SourceOptions {
@@ -42,4 +42,9 @@ export async function loadCifar(format: CifarFormat, options: LoadOptions = {}):
  */
 export function loadCifar10(options: LoadOptions = {}): Promise<Dataset> {
   return loadCifar(CIFAR10, options);
+}
+
+/** CIFAR-100 (binary version) with its 100 fine labels; same sources and cache as loadCifar10. */
+export function loadCifar100(options: LoadOptions = {}): Promise<Dataset> {
+  return loadCifar(CIFAR100, options);
 }

@@ -2,7 +2,7 @@
 // followed by a planar CHW image (all red bytes, then green, then blue, each plane row-major).
 // The parser converts to interleaved NHWC at load so that building a batch is a plain gather.
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 /** Describes one dataset in the CIFAR binary layout. CIFAR-100 fits with labelBytes 2. */
 export interface CifarFormat {
@@ -10,6 +10,8 @@ export interface CifarFormat {
   /** Official archive and its MD5 (checked unless verification is switched off). */
   url: string;
   md5: string;
+  /** Environment variable naming the default source (before the official URL). */
+  dataEnv: string;
   /** Folder the archive unpacks to, holding the files below. */
   dirName: string;
   trainFiles: readonly string[];
@@ -21,8 +23,8 @@ export interface CifarFormat {
   labelBytes: number;
   /** Which of the label bytes is the label used (CIFAR-100: 1 for the fine label). */
   labelIndex: number;
-  /** Exact record count of every data file, when the format fixes it. */
-  recordsPerFile?: number;
+  /** Exact record count of every data file (a number) or of each file (by name), when the format fixes it. */
+  recordsPerFile?: number | Readonly<Record<string, number>>;
   height: number;
   width: number;
   channels: number;
@@ -32,6 +34,7 @@ export const CIFAR10: CifarFormat = {
   name: 'CIFAR-10',
   url: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
   md5: 'c32a1d4ab5d03f1284b67883e8d87530',
+  dataEnv: 'SELAB_DATA',
   dirName: 'cifar-10-batches-bin',
   trainFiles: ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'],
   testFiles: ['test_batch.bin'],
@@ -40,6 +43,24 @@ export const CIFAR10: CifarFormat = {
   labelBytes: 1,
   labelIndex: 0,
   recordsPerFile: 10_000,
+  height: 32,
+  width: 32,
+  channels: 3,
+};
+
+export const CIFAR100: CifarFormat = {
+  name: 'CIFAR-100',
+  url: 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz',
+  md5: '03b5dce01913d631647c71ecec9e9cb8',
+  dataEnv: 'SELAB_DATA_CIFAR100',
+  dirName: 'cifar-100-binary',
+  trainFiles: ['train.bin'],
+  testFiles: ['test.bin'],
+  classNamesFile: 'fine_label_names.txt',
+  numClasses: 100,
+  labelBytes: 2,
+  labelIndex: 1,
+  recordsPerFile: { 'train.bin': 50_000, 'test.bin': 10_000 },
   height: 32,
   width: 32,
   channels: 3,
@@ -65,18 +86,25 @@ export function recordBytes(format: CifarFormat): number {
   return format.labelBytes + format.height * format.width * format.channels;
 }
 
-function sizeExpectation(format: CifarFormat): string {
+function expectedRecords(path: string, format: CifarFormat): number | undefined {
+  const r = format.recordsPerFile;
+  return typeof r === 'number' || r === undefined ? r : r[basename(path)];
+}
+
+function sizeExpectation(path: string, format: CifarFormat): string {
   const rb = recordBytes(format);
-  return format.recordsPerFile === undefined
+  const n = expectedRecords(path, format);
+  return n === undefined
     ? `a positive multiple of ${rb} bytes (records of ${format.labelBytes} label + ${rb - format.labelBytes} pixel bytes)`
-    : `${format.recordsPerFile * rb} bytes (${format.recordsPerFile} records of ${rb} bytes)`;
+    : `${n * rb} bytes (${n} records of ${rb} bytes)`;
 }
 
 /** Records held by a data file of `size` bytes, or a DataError naming the file and the expected size. */
 export function recordsInFile(path: string, size: number, format: CifarFormat): number {
   const rb = recordBytes(format);
-  const ok = format.recordsPerFile === undefined ? size > 0 && size % rb === 0 : size === format.recordsPerFile * rb;
-  if (!ok) throw new DataError(`${path}: ${size} bytes, expected ${sizeExpectation(format)}; the file is truncated or not ${format.name} binary data`);
+  const n = expectedRecords(path, format);
+  const ok = n === undefined ? size > 0 && size % rb === 0 : size === n * rb;
+  if (!ok) throw new DataError(`${path}: ${size} bytes, expected ${sizeExpectation(path, format)}; the file is truncated or not ${format.name} binary data`);
   return size / rb;
 }
 
@@ -124,7 +152,7 @@ async function fileSize(path: string, format: CifarFormat): Promise<number> {
     return (await stat(path)).size;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new DataError(`missing file ${path}: expected ${format.name} binary data of ${sizeExpectation(format)}`);
+      throw new DataError(`missing file ${path}: expected ${format.name} binary data of ${sizeExpectation(path, format)}`);
     }
     throw err;
   }

@@ -17,7 +17,7 @@ export function selabHome(home?: string): string {
 }
 
 export interface SourceOptions {
-  /** Folder, .tar.gz file, or http(s):// / file:// URL. Default: $SELAB_DATA, else the official URL. */
+  /** Folder, .tar.gz file, or http(s):// / file:// URL. Default: $SELAB_DATA (CIFAR-100: $SELAB_DATA_CIFAR100), else the official URL. */
   data?: string;
   /** Check an archive's MD5 against the official one (default: true unless $SELAB_VERIFY is 0). */
   verify?: boolean;
@@ -52,7 +52,7 @@ interface ExtractRecord {
 const URL_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 export async function resolveSource(format: CifarFormat, options: SourceOptions = {}): Promise<ResolvedSource> {
-  const spec = options.data ?? process.env.SELAB_DATA ?? format.url;
+  const spec = options.data ?? process.env[format.dataEnv] ?? format.url;
   const verify = options.verify ?? process.env.SELAB_VERIFY !== '0';
   const log = options.log ?? (() => {});
   const dataHome = join(selabHome(options.home), 'data');
@@ -119,13 +119,13 @@ function checkMd5(archive: string, md5: string, format: CifarFormat): void {
   if (md5 !== format.md5) {
     throw new DataError(
       `checksum mismatch for ${archive}: expected md5 ${format.md5} (official ${format.name} archive), got ${md5}. ` +
-        `If this is a trusted non-official copy (such as ../shared/datasets/cifar-10-binary.tar.gz: same images, different record order), pass --no-verify (SELAB_VERIFY=0)`,
+        `If this is a trusted non-official copy (such as ../shared/datasets/cifar-10-binary.tar.gz for CIFAR-10: same images, different record order), pass --no-verify (SELAB_VERIFY=0)`,
     );
   }
 }
 
 /**
- * Extracts `archive` into `<dataHome>/extracted/<key>/`, key = hash of (real path, size, mtime),
+ * Extracts `archive` into `<dataHome>/extracted/<key>/`, key = hash of (format folder, real path, size, mtime),
  * so an unchanged archive is hashed and unpacked once. `source.json` beside the files records the
  * archive's sums, which later runs check instead of rehashing.
  */
@@ -134,7 +134,7 @@ async function extractArchive(archive: string, format: CifarFormat, dataHome: st
   const st = await stat(real);
   const root = join(dataHome, 'extracted');
   removeStaleTemps(root);
-  const key = createHash('sha256').update(`${real}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(`${format.dirName}\0${real}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
   const target = join(root, key);
   const recordPath = join(target, 'source.json');
 

@@ -1,6 +1,6 @@
 // `selab data info`: where the CIFAR-10 data comes from, and its per-split and per-class counts.
 import type { Command } from 'commander';
-import { loadCifar10 } from '../../data/cifar.js';
+import { loadCifar10, loadCifar100 } from '../../data/cifar.js';
 import { classCounts } from '../../data/format.js';
 
 export interface DataInfo {
@@ -9,7 +9,10 @@ export interface DataInfo {
   classes: string[];
 }
 
+const LOADERS = { cifar10: loadCifar10, cifar100: loadCifar100 };
+
 interface InfoFlags {
+  dataset: string;
   data?: string;
   json?: boolean;
   verify: boolean;
@@ -20,12 +23,15 @@ export function register(program: Command): void {
   data
     .command('info')
     .description('Load CIFAR-10 (downloading and extracting it into $SELAB_HOME the first time) and print per-split and per-class counts')
-    .option('--data <source>', 'a folder holding cifar-10-batches-bin/, the .tar.gz archive, or an http(s):// or file:// URL (default: $SELAB_DATA, else the official download)')
+    .option('--dataset <name>', 'cifar10 or cifar100 (fine labels)', 'cifar10')
+    .option('--data <source>', 'a folder holding cifar-10-batches-bin/, the .tar.gz archive, or an http(s):// or file:// URL (default: $SELAB_DATA, for cifar100 $SELAB_DATA_CIFAR100, else the official download)')
     .option('--no-verify', 'accept an archive whose MD5 is not the official one (e.g. ../shared/datasets/cifar-10-binary.tar.gz)')
     .option('--json', 'print {train: {count, perClass}, test: {count, perClass}, classes} as JSON')
     .action(async (flags: InfoFlags) => {
       try {
-        const ds = await loadCifar10({ data: flags.data, verify: flags.verify });
+        const load = LOADERS[flags.dataset as keyof typeof LOADERS] as (typeof LOADERS)[keyof typeof LOADERS] | undefined;
+        if (!load) throw new Error(`--dataset ${flags.dataset}: expected ${Object.keys(LOADERS).join(' or ')}`);
+        const ds = await load({ data: flags.data, verify: flags.verify });
         const n = ds.classes.length;
         const info: DataInfo = {
           train: { count: ds.train.count, perClass: classCounts(ds.train, n) },
