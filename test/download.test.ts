@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { removeStaleTemps, tempPathFor, withAtomicPath, writeFileAtomic } from '../src/util/atomic.js';
-import { download, DownloadError } from '../src/util/download.js';
+import { consoleProgress, download, DownloadError } from '../src/util/download.js';
 
 const body = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 7 + 3) & 255));
 const md5 = createHash('md5').update(body).digest('hex');
@@ -126,6 +126,20 @@ describe('download', () => {
     await assert.rejects(download('ftp://example.com/x', join(dir, 'x')), /unsupported URL scheme ftp:/);
     await assert.rejects(download(pathToFileURL(join(dir, 'absent.bin')).href, join(dir, 'y', 'x')), /absent\.bin/);
     assert.deepEqual(filesIn(join(dir, 'y')), []);
+  });
+});
+
+describe('consoleProgress', () => {
+  test('without a TTY: one plain line per 10 %', () => {
+    const lines: string[] = [];
+    const stream = { isTTY: false, write: (l: string) => lines.push(l) } as unknown as NodeJS.WriteStream;
+    const p = consoleProgress('CIFAR-10 download', stream);
+    for (let r = 0; r <= 2_000_000; r += 50_000) p.onProgress(r, 2_000_000);
+    p.stop();
+    assert.equal(lines.length, 11);
+    assert.equal(lines[0], 'CIFAR-10 download: 0% (0.0/2.0 MB)\n');
+    assert.equal(lines[5], 'CIFAR-10 download: 50% (1.0/2.0 MB)\n');
+    assert.equal(lines[10], 'CIFAR-10 download: 100% (2.0/2.0 MB)\n');
   });
 });
 
