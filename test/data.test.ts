@@ -321,6 +321,8 @@ describe('URLs', () => {
       const ds = await loadCifar({ ...TEST_FORMAT, md5: archiveMd5 }, { quiet: true });
       assert.equal(ds.source.spec, archive);
       assert.ok(ds.source.dir.startsWith(home));
+      process.env.SELAB_DATA = join(work, 'absent');
+      await assert.rejects(loadCifar(TEST_FORMAT, { quiet: true }), /^DataError: SELAB_DATA=.*absent: no such file or folder/);
     } finally {
       delete process.env.SELAB_DATA;
       delete process.env.SELAB_HOME;

@@ -53,6 +53,8 @@ const URL_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 export async function resolveSource(format: CifarFormat, options: SourceOptions = {}): Promise<ResolvedSource> {
   const spec = options.data ?? process.env[format.dataEnv] ?? format.url;
+  // How the user named this source, for error messages.
+  const named = options.data !== undefined ? `--data ${spec}` : process.env[format.dataEnv] !== undefined ? `${format.dataEnv}=${spec}` : spec;
   const verify = options.verify ?? process.env.SELAB_VERIFY !== '0';
   const log = options.log ?? (() => {});
   const dataHome = join(selabHome(options.home), 'data');
@@ -68,19 +70,19 @@ export async function resolveSource(format: CifarFormat, options: SourceOptions 
   try {
     isDir = (await stat(path)).isDirectory();
   } catch {
-    throw new DataError(`--data ${spec}: no such file or folder (expected a folder holding ${format.dirName}/, a .tar.gz archive, or an http(s):// or file:// URL)`);
+    throw new DataError(`${named}: no such file or folder (expected a folder holding ${format.dirName}/, a .tar.gz archive, or an http(s):// or file:// URL)`);
   }
-  if (isDir) return { spec, kind: 'directory', dir: findBinDir(path, format, spec), verified: false };
+  if (isDir) return { spec, kind: 'directory', dir: findBinDir(path, format, named), verified: false };
   const r = await extractArchive(path, format, dataHome, verify, log);
   return { ...r, spec, kind: 'archive' };
 }
 
 /** `path/<dirName>` if present, else `path` itself when it holds the data files directly. */
-function findBinDir(path: string, format: CifarFormat, spec: string): string {
+function findBinDir(path: string, format: CifarFormat, named: string): string {
   const nested = join(path, format.dirName);
   if (existsSync(nested)) return nested;
   if (existsSync(join(path, format.trainFiles[0]!)) || existsSync(join(path, format.classNamesFile))) return path;
-  throw new DataError(`--data ${spec}: folder has no ${format.dirName}/ (expected ${join(path, format.dirName, format.trainFiles[0]!)} and the other ${format.name} binary files)`);
+  throw new DataError(`${named}: folder has no ${format.dirName}/ (expected ${join(path, format.dirName, format.trainFiles[0]!)} and the other ${format.name} binary files)`);
 }
 
 async function fetchArchive(url: string, format: CifarFormat, dataHome: string, verify: boolean, onProgress: ProgressFn | undefined, log: (l: string) => void): Promise<string> {
@@ -98,7 +100,7 @@ async function fetchArchive(url: string, format: CifarFormat, dataHome: string, 
       throw new DataError(`${err.message}. This is not the official ${format.name} archive; if you trust it, pass --no-verify (SELAB_VERIFY=0)`);
     }
     if (err instanceof DownloadError && (err.kind === 'network' || err.kind === 'http')) {
-      throw new DataError(`${err.message}. Without network access, point --data (or SELAB_DATA) at a local copy of the archive or its extracted folder`);
+      throw new DataError(`${err.message}. Without network access, point --data (or ${format.dataEnv}) at a local copy of the archive or its extracted folder`);
     }
     throw err;
   }
