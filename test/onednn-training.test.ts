@@ -1,0 +1,130 @@
+// One whole training step (forward in training mode with BatchNorm batch statistics,
+// cross-entropy, backward, optimizer update) on onednn and on cpu from the same weights and
+// batch: the loss and every weight afterwards (BatchNorm moving statistics included) must agree.
+//
+// The model steps use SGD: a conv bias in front of BatchNorm has a true gradient of exactly 0,
+// so its computed gradient is rounding noise, and Adam's first step (lr·g/|g|) turns that noise
+// into ±lr whose sign no two implementations share. Adam's update maths is checked on its own
+// below, on weights whose gradients are not degenerate.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-backend-cpu';
+import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
+import { addonLoadError } from '../src/backend/onednn/addon.js';
+import { plain10 } from '../src/models/plain10.js';
+import { mobilenetV1 } from '../src/models/mobilenet.js';
+import { mobilenetWithSE } from '../src/models/presets.js';
+import { withClassificationHead } from '../src/models/head.js';
+import { makeTrainStep } from '../src/bench/step.js';
+
+const available = registerOneDnnBackend();
+const skip = available ? false : `the onednn addon is not built (${addonLoadError()?.message.split('\n')[0]}); run node native/build.mjs`;
+
+const MAX_REL = 1e-3;
+/**
+ * Errors are relative to the tensor's largest magnitude, but never to less than this: a bias in
+ * front of BatchNorm holds only ~1e-9 of rounding noise after an SGD step.
+ */
+const SCALE_FLOOR = 1e-2;
+
+interface Arrays {
+  shape: number[];
+  values: Float32Array;
+}
+
+function random(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32;
+  }
+  return out;
+}
+
+function snapshot(model: tfl.LayersModel): Arrays[] {
+  return model.weights.map((w) => {
+    const t = w.read();
+    return { shape: t.shape, values: Float32Array.from(t.dataSync()) };
+  });
+}
+
+/** Builds the model on `backend`, loads `weights` (when given), takes one step; returns the loss and the weights after it. */
+function stepOn(backend: string, build: () => tfl.LayersModel, batch: number, weights: Arrays[] | undefined): { before: Arrays[]; loss: number; after: Arrays[] } {
+  tf.setBackend(backend);
+  const model = build();
+  if (weights) model.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
+  const before = snapshot(model);
+  const [h, w, c] = model.inputs[0]!.shape.slice(1) as number[];
+  const xs = tf.tensor(random(batch * h! * w! * c!, 7), [batch, h!, w!, c!]);
+  const ys = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 3) % 10), 'int32'), 10), 'float32'));
+  const optimizer = tf.train.sgd(0.01);
+  const loss = makeTrainStep(model, optimizer)(xs, ys);
+  const after = snapshot(model);
+  tf.dispose([xs, ys]);
+  optimizer.dispose();
+  model.dispose();
+  return { before, loss, after };
+}
+
+function relError(a: Float32Array, b: Float32Array, floor = 0): number {
+  let diff = 0;
+  let scale = floor;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+function checkStep(build: () => tfl.LayersModel, batch: number): void {
+  const ref = stepOn('cpu', build, batch, undefined);
+  const got = stepOn('onednn', build, batch, ref.before);
+  assert.ok(Number.isFinite(ref.loss), `cpu loss ${ref.loss}`);
+  assert.ok(Math.abs(got.loss - ref.loss) <= MAX_REL * Math.abs(ref.loss), `loss: onednn ${got.loss}, cpu ${ref.loss}`);
+  assert.equal(got.after.length, ref.after.length);
+  let moved = 0;
+  ref.after.forEach((want, k) => {
+    const err = relError(got.after[k]!.values, want.values, SCALE_FLOOR);
+    assert.ok(err <= MAX_REL, `weight ${k} [${want.shape.join(',')}]: relative error ${err} > ${MAX_REL}`);
+    if (relError(want.values, ref.before[k]!.values) > 0) moved++;
+  });
+  // The step really changed the weights (a few may not: an SE bottleneck of one unit whose
+  // ReLU is off for the whole batch gets no gradient).
+  assert.ok(moved >= 0.9 * ref.after.length, `only ${moved} of ${ref.after.length} weights changed in the step`);
+}
+
+// 16×16 instead of 32×32 keeps the cpu backend's share of the test to seconds; the layers are the same.
+test('plain10+SE (16×16, batch 2): one training step on onednn equals the cpu backend', { skip, timeout: 600_000 }, () => {
+  checkStep(() => plain10({ se: true, inputShape: [16, 16, 3] }), 2);
+});
+
+test('MobileNet (alpha 0.25, 32×32, batch 4) + SE: one training step on onednn equals the cpu backend', { skip, timeout: 600_000 }, () => {
+  checkStep(() => withClassificationHead(mobilenetWithSE(mobilenetV1({ alpha: 0.25, inputShape: [32, 32, 3] })), 10, 'mobilenet_se_test'), 4);
+});
+
+test('an Adam step on onednn equals the cpu backend', { skip }, () => {
+  const shapes = [[3, 3, 16, 32], [32], [4, 4, 8, 8, 2]];
+  const run = (backend: string) => {
+    tf.setBackend(backend);
+    const vars = shapes.map((shape, k) => tf.variable(tf.tensor(random(tf.util.sizeFromShape(shape), 11 + k), shape)));
+    const targets = shapes.map((shape, k) => tf.tensor(random(tf.util.sizeFromShape(shape), 21 + k), shape));
+    const optimizer = tf.train.adam(0.01);
+    for (let step = 0; step < 3; step++) {
+      // A quadratic loss: every gradient element is 2·(w − target), far from zero.
+      optimizer.minimize(() => tf.addN(vars.map((v, k) => tf.sum(tf.squaredDifference(v, targets[k]!)))) as tf.Scalar);
+    }
+    const out = vars.map((v) => Float32Array.from(v.dataSync()));
+    tf.dispose([...vars, ...targets]);
+    optimizer.dispose();
+    return out;
+  };
+  const want = run('cpu');
+  const got = run('onednn');
+  want.forEach((w, k) => {
+    const err = relError(got[k]!, w);
+    assert.ok(err <= 1e-5, `variable ${k}: relative error ${err}`);
+  });
+});
