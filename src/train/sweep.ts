@@ -1,10 +1,19 @@
 // Running a sweep: every (point, repeat) is an ordinary run in its own folder, trained by the
 // runner's single-run function; a sweep only decides which runs exist, skips the completed
 // ones, and continues the interrupted ones when asked to (--resume).
-import { relative, sep } from 'node:path';
-import { NonFiniteLossError } from './loop.js';
+import { relative, resolve, sep } from 'node:path';
+import { selectBackend } from '../backend/select.js';
+import { loadCifar10 } from '../data/cifar.js';
+import { SE_INTEGRATIONS } from '../models/resnet.js';
+import { SQUEEZE_MODES } from '../se/squeeze-excitation.js';
+import { DEFAULT_OUT, DEFAULT_SEED, parseBackend, parseOverrides, type TrainFlags } from './cases-run.js';
+import { makeProgress, type ProgressSink } from './progress.js';
 import { readRunFile, type RunFile } from './runfiles.js';
-import { pointParams, repeatSeed, sweepPoints, sweepRunDir, type SweepGrid, type SweepPoint } from './sweep-plan.js';
+import { RunError, runTraining, validateConfig, type RunRequest } from './runner.js';
+import {
+  checkSweepName, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointParams, repeatSeed, SE_CIFAR_RECIPE,
+  SWEEP_GATES, SWEEP_RATIOS, sweepModel, sweepPoints, sweepRunDir, type SweepGrid, type SweepModel, type SweepPoint,
+} from './sweep-plan.js';
 
 export interface SweepSpec {
   name: string;
@@ -70,6 +79,8 @@ export interface SweepHooks {
   /** Trains one run into job.dir (a new run, or, with resume, continuing the one there). */
   train(job: SweepJob, resume: boolean): Promise<void>;
   log(message: string): void;
+  /** True once the user asked to stop (Ctrl-C): no further run starts. */
+  stopped?(): boolean;
 }
 
 export interface SweepOutcome {
@@ -80,9 +91,10 @@ export interface SweepOutcome {
 
 /**
  * Runs the jobs in order. Completed runs are skipped; an unfinished one is an error unless
- * `resume`, which continues it from its last checkpoint. A run whose loss diverges (NaN or
- * infinite) is recorded and the sweep goes on, since other points may still train; any other
- * error (bad data, out of memory, a bug) stops the sweep, as it would stop every run after it.
+ * `resume`, which continues it from its last checkpoint. A run that fails while training (a NaN
+ * loss, say) is marked failed in its own run.json by the runner and the sweep goes on, since other
+ * points may still train; an error before training starts (bad configuration) or a stop request
+ * ends the sweep.
  */
 export async function runSweep(jobs: readonly SweepJob[], options: { resume: boolean }, hooks: SweepHooks): Promise<SweepOutcome> {
   const states = await Promise.all(jobs.map(jobState));
@@ -106,11 +118,152 @@ export async function runSweep(jobs: readonly SweepJob[], options: { resume: boo
       await hooks.train(job, state.state === 'unfinished');
       outcome.trained++;
     } catch (e) {
-      if (!(e instanceof NonFiniteLossError)) throw e;
-      const error = e.message;
-      outcome.failed.push({ job, error });
-      hooks.log(`${label}: failed: ${error}`);
+      if (!(e instanceof RunError) || hooks.stopped?.()) throw e;
+      outcome.failed.push({ job, error: e.message });
+      hooks.log(`${label}: failed: ${e.message}`);
     }
+    if (hooks.stopped?.()) break;
   }
   return outcome;
+}
+
+// ---- the `selab sweep` command: flags → runs ---------------------------------------------------
+
+/** Training recipes a sweep can start from; flags override any field. */
+export const SWEEP_PRESETS = {
+  /**
+   * The SE paper's CIFAR recipe as far as the runner expresses it: SGD momentum 0.9, lr 0.1,
+   * batch 128, 164 epochs, pad-4 + random-crop + flip augmentation. The paper also divides the lr
+   * by 10 at epochs 82 and 123 and uses weight decay 1e-4 (SE_CIFAR_RECIPE); the runner has a
+   * constant lr and no weight decay yet, so those two are recorded but not applied.
+   */
+  'se-cifar': {
+    epochs: SE_CIFAR_RECIPE.epochs, batchSize: SE_CIFAR_RECIPE.batchSize, optimizer: 'sgd-momentum',
+    lr: SE_CIFAR_RECIPE.lr, momentum: SE_CIFAR_RECIPE.momentum, augment: SE_CIFAR_RECIPE.augment,
+  },
+  /** The reference study's from-scratch training (cases 1–2): Adam 1e-3, batch 1024, 100 epochs, no augmentation. */
+  reference: { epochs: 100, batchSize: 1024, optimizer: 'adam', lr: 1e-3, momentum: null, augment: false },
+} as const;
+export type SweepPresetId = keyof typeof SWEEP_PRESETS;
+export const SWEEP_PRESET_IDS = Object.keys(SWEEP_PRESETS) as SweepPresetId[];
+
+export interface SweepFlags extends TrainFlags {
+  model: string;
+  name?: string;
+  ratio?: string;
+  gate?: string;
+  squeeze?: string;
+  integration?: string;
+  baseline?: boolean;
+  repeats?: string;
+  preset?: string;
+}
+
+/** `all` means the SE paper's values for that dimension. */
+function gridFrom(flags: SweepFlags): SweepGrid {
+  const all = (v: string | undefined) => v?.trim() === 'all';
+  return {
+    ratio: all(flags.ratio) ? [...SWEEP_RATIOS] : parseRatios(flags.ratio ?? '16'),
+    gate: all(flags.gate) ? [...SWEEP_GATES] : parseGates(flags.gate ?? 'sigmoid'),
+    squeeze: all(flags.squeeze) ? [...SQUEEZE_MODES] : parseSqueezes(flags.squeeze ?? 'avg'),
+    integration: all(flags.integration) ? [...SE_INTEGRATIONS] : parseIntegrations(flags.integration ?? 'standard'),
+  };
+}
+
+export interface PlannedSweep {
+  spec: SweepSpec;
+  model: SweepModel;
+  preset: SweepPresetId;
+  config: RunRequest['config'];
+  jobs: SweepJob[];
+}
+
+/** Every check that needs neither data nor a backend; writes nothing. */
+export function planSweep(flags: SweepFlags): PlannedSweep {
+  const model = sweepModel(flags.model);
+  if (!model.residual && flags.integration !== undefined && flags.integration !== 'standard') {
+    throw new Error(`--integration: ${model.name} has no residual units, so SE has one place in it; --integration applies to resnet*, preresnet* and wrn* models`);
+  }
+  if (flags.weights !== undefined && flags.weights !== 'none') throw new Error(`--weights: sweep models train from scratch (got ${JSON.stringify(flags.weights)}; only "none")`);
+  const preset = (flags.preset ?? 'se-cifar') as SweepPresetId;
+  if (!SWEEP_PRESET_IDS.includes(preset)) throw new Error(`--preset ${JSON.stringify(flags.preset)}: expected one of ${SWEEP_PRESET_IDS.join(', ')}`);
+  const repeats = flags.repeats === undefined ? 1 : Number(flags.repeats);
+  if (!(/^\d+$/.test((flags.repeats ?? '1').trim()) && repeats >= 1)) throw new Error(`--repeats ${JSON.stringify(flags.repeats)}: expected an integer ≥ 1`);
+  const overrides = parseOverrides(flags);
+  const p = SWEEP_PRESETS[preset];
+  const config: RunRequest['config'] = {
+    epochs: overrides.epochs ?? p.epochs,
+    batchSize: overrides.batchSize ?? p.batchSize,
+    microBatch: overrides.microBatch ?? null,
+    optimizer: overrides.optimizer?.name ?? p.optimizer,
+    lr: overrides.lr ?? overrides.optimizer?.lr ?? p.lr,
+    momentum: overrides.optimizer ? overrides.optimizer.momentum : p.momentum,
+    upsample: 1,
+    inputShape: [32, 32, 3],
+    trainLimit: overrides.trainLimit ?? null,
+    testLimit: overrides.testLimit ?? null,
+    seed: overrides.seed ?? DEFAULT_SEED,
+    backend: '',
+    data: '',
+    weights: 'none',
+    preprocess: overrides.preprocess ?? 'scale',
+    // --no-augment switches off the se-cifar preset's augmentation.
+    augment: flags.augment === false ? false : (overrides.augment ?? p.augment),
+  };
+  validateConfig({ ...config, backend: 'x', data: 'x' });
+  const spec: SweepSpec = {
+    name: checkSweepName(flags.name ?? flags.model),
+    model: model.name,
+    residual: model.residual,
+    grid: gridFrom(flags),
+    baseline: flags.baseline ?? true,
+    repeats,
+    seed: config.seed,
+    out: flags.out ?? DEFAULT_OUT,
+  };
+  return { spec, model, preset, config, jobs: sweepJobs(spec) };
+}
+
+export interface SweepRunOptions {
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+/** Loads the data, selects the backend, then trains every job of the plan as an ordinary run. */
+export async function executeSweep(plan: PlannedSweep, flags: SweepFlags, options: SweepRunOptions = {}): Promise<SweepOutcome> {
+  const progress = options.progress ?? makeProgress();
+  const backend = await selectBackend(parseBackend(flags.backend));
+  const data = flags.data ?? process.env.SELAB_DATA;
+  const dataset = await loadCifar10({ ...(data !== undefined ? { data } : {}), ...(flags.verify === false ? { verify: false } : {}) });
+  const dataSpec = data !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(data) ? resolve(data) : dataset.source.spec;
+  const config = { ...plan.config, backend, data: dataSpec };
+  return runSweep(plan.jobs, { resume: flags.resume ?? false }, {
+    log: (m) => progress.log(m),
+    stopped: () => options.signal?.aborted ?? false,
+    train: async (job, resume) => {
+      const se = job.point.se;
+      await runTraining({
+        out: plan.spec.out,
+        id: job.id,
+        meta: {
+          case: null,
+          name: `${plan.model.name} ${job.point.id}`,
+          model: plan.model.name,
+          additions: [],
+          se: se !== null,
+          seOptions: se ? { ...se } : null,
+          training: 'scratch',
+          sweep: job.sweep,
+        },
+        config: { ...config, seed: job.seed },
+        buildModel: async () => plan.model.build(se, [32, 32, 3]),
+        train: dataset.train,
+        test: dataset.test,
+        resume,
+        progress,
+        label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    },
+  });
 }

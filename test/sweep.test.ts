@@ -1,0 +1,120 @@
+// A tiny sweep end to end through the CLI: two points (baseline and SE) × two seeds, one epoch
+// on a few generated CIFAR-format images, as ordinary runs; then the table, skip and resume rules.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { sweepCsv, sweepTables } from '../src/report/sweep.js';
+import { findRuns } from '../src/train/runfiles.js';
+import { planSweep, runSweep, type SweepFlags, type SweepJob } from '../src/train/sweep.js';
+import { packageRoot } from '../src/util/paths.js';
+
+const run = promisify(execFile);
+const ROOT = packageRoot();
+
+/** CIFAR-10 binary layout: 5 train files and a test file of 10,000 records each (1 label + 3,072 pixels). */
+async function writeCifar(dir: string): Promise<void> {
+  const bin = join(dir, 'cifar-10-batches-bin');
+  await mkdir(bin, { recursive: true });
+  const files = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin'];
+  for (const [f, name] of files.entries()) {
+    const buf = Buffer.alloc(10_000 * 3073);
+    for (let i = 0; i < 10_000; i++) {
+      const label = (i + f) % 10;
+      buf[i * 3073] = label;
+      // A class-dependent brightness, so the images are not all alike.
+      buf.fill(label * 25, i * 3073 + 1 + (i % 3) * 1024, i * 3073 + 1 + ((i % 3) + 1) * 1024);
+    }
+    await writeFile(join(bin, name), buf);
+  }
+  await writeFile(join(bin, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
+}
+
+async function selab(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, maxBuffer: 1 << 24 });
+    return { stdout, stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout: string; stderr: string; code: number };
+    return { stdout: err.stdout, stderr: err.stderr, code: err.code };
+  }
+}
+
+test('a tiny sweep (2 points × 2 seeds, 1 epoch) runs end to end and its table shows mean, spread and verdict', { timeout: 300_000 }, async (t) => {
+  const tmp = await mkdtemp(join(tmpdir(), 'selab-sweep-'));
+  t.after(() => rm(tmp, { recursive: true, force: true }));
+  const data = join(tmp, 'data');
+  const out = join(tmp, 'runs');
+  await writeCifar(data);
+  const args = ['sweep', '--model', 'resnet8', '--name', 'tiny', '--ratio', '4', '--repeats', '2', '--epochs', '1', '--batch-size', '16',
+    '--train-limit', '16', '--test-limit', '16', '--data', data, '--out', out];
+
+  const first = await selab(args);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stderr, /sweep tiny: resnet8, 2 points × 2 seeds = 4 runs, preset se-cifar \(sgd-momentum lr 0\.1, batch 16, 1 epochs, augmentation\)/);
+  assert.match(first.stderr, /4 trained, 0 already completed, 0 failed/);
+  assert.match(first.stdout, /\[4\/4\] r4-sigmoid-avg-standard seed_2 \(seed 2\): training/);
+
+  // Ordinary runs in OUT/sweep_<name>/<point>/seed_<k>/ with their sweep record.
+  for (const [point, k] of [['baseline', 1], ['baseline', 2], ['r4-sigmoid-avg-standard', 1], ['r4-sigmoid-avg-standard', 2]] as const) {
+    const dir = join(out, 'sweep_tiny', point, `seed_${k}`);
+    const runFile = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8'));
+    assert.equal(runFile.status, 'completed');
+    assert.equal(runFile.id, `sweep_tiny/${point}/seed_${k}`);
+    assert.deepEqual(runFile.sweep, { name: 'tiny', point, params: point === 'baseline' ? {} : { ratio: 4, gate: 'sigmoid', squeeze: 'avg', integration: 'standard' }, seed: k });
+    assert.equal(runFile.config.seed, k);
+    assert.equal(runFile.se, point !== 'baseline');
+    assert.equal(runFile.config.augment, true);
+    const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8'));
+    assert.equal(history.rows.length, 1);
+  }
+
+  // The table: both points with 2 runs, "mean ± std" cells, and a verdict for the SE point.
+  const baseRow = /\| baseline \(no SE\) \| 2 \| 75,770 \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| \(baseline\) \| \(baseline\) \|/;
+  const seRow = /\| r=4 sigmoid avg standard \| 2 \| 78,598 \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| [+−]\d+\.\d\d \[[+−]\d+\.\d\d, [+−]\d+\.\d\d\] (better|worse|within noise) \|/;
+  assert.match(first.stdout, baseRow);
+  assert.match(first.stdout, seRow);
+
+  // The same table from the run files alone (what `selab sweep --table --format csv` prints).
+  const csv = sweepCsv(sweepTables(await findRuns(out)));
+  assert.equal(csv.trim().split('\n').length, 3);
+  assert.match(csv, /^tiny,resnet8,r4-sigmoid-avg-standard,4,sigmoid,avg,standard,true,78598,2,0,/m);
+
+  // Again, in-process: completed runs are skipped; an unfinished one needs --resume and is then
+  // handed to the runner to continue.
+  const plan = planSweep({ model: 'resnet8', name: 'tiny', ratio: '4', repeats: '2', epochs: '1', batchSize: '16', trainLimit: '16', testLimit: '16', out });
+  const trained: [string, boolean][] = [];
+  const hooks = { log: () => undefined, train: async (job: SweepJob, resume: boolean) => void trained.push([job.id, resume]) };
+  assert.deepEqual(await runSweep(plan.jobs, { resume: false }, hooks), { trained: 0, skipped: 4, failed: [] });
+  const runJson = join(out, 'sweep_tiny', 'baseline', 'seed_2', 'run.json');
+  const saved = JSON.parse(await readFile(runJson, 'utf8'));
+  await writeFile(runJson, JSON.stringify({ ...saved, status: 'stopped' }));
+  await assert.rejects(runSweep(plan.jobs, { resume: false }, hooks), /1 run of this sweep already started and did not complete \(.*baseline[/\\]seed_2\): pass --resume to continue it/);
+  assert.deepEqual(trained, []);
+  assert.deepEqual(await runSweep(plan.jobs, { resume: true }, hooks), { trained: 1, skipped: 3, failed: [] });
+  assert.deepEqual(trained, [['sweep_tiny/baseline/seed_2', true]]);
+});
+
+test('sweep flags are checked before anything is written', () => {
+  const cases: [Partial<SweepFlags>, RegExp][] = [
+    [{ model: 'vgg16' }, /--model: "vgg16" is not a model with SE/],
+    [{ model: 'resnet20', ratio: '0' }, /--ratio: "0" is not a positive integer/],
+    [{ model: 'resnet20', gate: 'softmax' }, /--gate: "softmax" is not one of/],
+    [{ model: 'plain10', integration: 'post' }, /--integration: plain10 has no residual units/],
+    [{ model: 'resnet20', repeats: '0' }, /--repeats "0": expected an integer ≥ 1/],
+    [{ model: 'resnet20', preset: 'imagenet' }, /--preset "imagenet": expected one of se-cifar, reference/],
+    [{ model: 'resnet20', name: '../x' }, /--name: "\.\.\/x" must be letters, digits/],
+    [{ model: 'resnet20', epochs: '-1' }, /--epochs "-1": expected an integer ≥ 1/],
+    [{ model: 'resnet20', weights: 'imagenet' }, /--weights: sweep models train from scratch/],
+  ];
+  for (const [flags, message] of cases) assert.throws(() => planSweep(flags as SweepFlags), message);
+  // Presets and overrides.
+  const p = planSweep({ model: 'resnet20', preset: 'reference', lr: '0.01', augment: true });
+  assert.deepEqual([p.config.optimizer, p.config.lr, p.config.batchSize, p.config.epochs, p.config.augment], ['adam', 0.01, 1024, 100, true]);
+  const q = planSweep({ model: 'wrn16-8', ratio: 'all', gate: 'all', squeeze: 'all', integration: 'all', repeats: '3', augment: false });
+  assert.equal(q.jobs.length, (1 + 5 * 3 * 2 * 4) * 3);
+  assert.deepEqual([q.config.optimizer, q.config.lr, q.config.momentum, q.config.batchSize, q.config.epochs, q.config.augment], ['sgd-momentum', 0.1, 0.9, 128, 164, false]);
+});
