@@ -238,6 +238,11 @@ describe('writing', () => {
       return true;
     });
     await assert.rejects(readdir(join(tmp, 'bad')), /ENOENT/);
+    // a folder where the report file should go, and a file where the chart folder should go
+    await mkdir(join(tmp, 'taken.html'));
+    await assert.rejects(writeReport({ out: FIXTURES, to: join(tmp, 'taken.html') }), /^Error: --to .*taken\.html: cannot write there \(/);
+    await writeFile(join(tmp, 'file'), 'x');
+    await assert.rejects(writeReport({ out: FIXTURES, to: join(tmp, 'ok.html'), png: join(tmp, 'file') }), /^Error: --png .*file: cannot write there/);
   });
 
   test('the CLI: selab report --out --to, and exit code 1 with a message on a bad --out', async () => {

@@ -30,19 +30,33 @@ export async function writeReport(options: WriteReportOptions): Promise<WrittenR
   const report = await renderReport(runs, { out: options.out, extraSections, generatedAt: options.generatedAt });
 
   const html = resolve(options.to);
-  await mkdir(dirname(html), { recursive: true });
-  await writeFileAtomic(html, report.html);
+  await naming(`--to ${options.to}`, async () => {
+    await mkdir(dirname(html), { recursive: true });
+    await writeFileAtomic(html, report.html);
+  });
 
   const files: string[] = [];
-  if (options.png) {
-    await mkdir(options.png, { recursive: true });
-    for (const chart of report.charts) {
-      const svgPath = join(options.png, `${chart.id}.svg`);
-      const pngPath = join(options.png, `${chart.id}.png`);
-      await writeFileAtomic(svgPath, chart.svg);
-      await writeFileAtomic(pngPath, svgToPng(chart.svg));
-      files.push(svgPath, pngPath);
-    }
+  const png = options.png;
+  if (png) {
+    await naming(`--png ${png}`, async () => {
+      await mkdir(png, { recursive: true });
+      for (const chart of report.charts) {
+        const svgPath = join(png, `${chart.id}.svg`);
+        const pngPath = join(png, `${chart.id}.png`);
+        await writeFileAtomic(svgPath, chart.svg);
+        await writeFileAtomic(pngPath, svgToPng(chart.svg));
+        files.push(svgPath, pngPath);
+      }
+    });
   }
   return { html, runs: runs.length, files };
+}
+
+/** File-system errors name the flag whose path could not be written. */
+async function naming(flag: string, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (e) {
+    throw new Error(`${flag}: cannot write there (${(e as Error).message})`, { cause: e });
+  }
 }
