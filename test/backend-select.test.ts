@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeAddonProblem, selectBackend } from '../src/backend/select.js';
@@ -11,8 +13,7 @@ const hasAddon = loadAddon() !== undefined;
 const noAddon = hasAddon ? false : 'the onednn addon is not built (node native/build.mjs)';
 
 /** Runs a snippet in a fresh Node (backend choice and OpenMP threads are per process). */
-function runSnippet(code: string, env: Record<string, string>): { stdout: string; stderr: string; status: number | null } {
-  const root = packageRoot();
+function runSnippet(code: string, env: Record<string, string>, root = packageRoot()): { stdout: string; stderr: string; status: number | null } {
   const script = `import { selectBackend } from ${JSON.stringify(join(root, 'src/backend/select.ts'))};
 import { loadAddon } from ${JSON.stringify(join(root, 'src/backend/onednn/addon.ts'))};
 ${code}`;
@@ -79,6 +80,28 @@ describe('threads', { skip: noAddon }, () => {
     const r = runSnippet(threadsAfterSelect, { SELAB_THREADS: 'two' });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /SELAB_THREADS must be a positive integer, got "two"/);
+  });
+});
+
+describe('without the addon', () => {
+  it('auto falls back to wasm and warns once, naming the fix', () => {
+    // A copy of the sources with no native/build: exactly what a failed addon build leaves.
+    const root = mkdtempSync(join(tmpdir(), 'selab-noaddon-'));
+    try {
+      writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'selab', type: 'module' }));
+      symlinkSync(join(packageRoot(), 'node_modules'), join(root, 'node_modules'));
+      cpSync(join(packageRoot(), 'src'), join(root, 'src'), { recursive: true });
+      const r = runSnippet('console.log(await selectBackend("auto")); console.log(await selectBackend("auto")); process.exit(0);', {}, root);
+      assert.equal(r.stdout.trim().split('\n').filter((l) => l === 'wasm').length, 2, r.stderr);
+      const warnings = r.stderr.split('\n').filter((l) => l.startsWith('selab: '));
+      assert.equal(warnings.length, 1, r.stderr);
+      assert.match(warnings[0]!, /was not built .*apt-get install -y libdnnl-dev g\+\+ make.*node native\/build\.mjs/);
+      const explicit = runSnippet('await selectBackend("onednn");', {}, root);
+      assert.notEqual(explicit.status, 0);
+      assert.match(explicit.stderr, /--backend onednn: the native oneDNN backend was not built/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { registerWasmTrainingKernels } from './wasm-kernels.js';
 export const BACKEND_NAMES = ['auto', 'onednn', 'wasm', 'cpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
-const REBUILD = 'node native/build.mjs (or `npm rebuild selab`)';
+const REBUILD = '`node native/build.mjs` (or `npm rebuild selab`)';
 
 /** Shared libraries the addon links and the Debian package that provides each. */
 const APT_PACKAGES: Record<string, string> = {
@@ -25,16 +25,16 @@ export function describeAddonProblem(err: Error): string {
     const pkg = APT_PACKAGES[missingLib[1]!] ?? 'libdnnl-dev';
     return (
       `the native oneDNN backend needs ${missingLib[1]}${missingLib[2] ?? ''}, which is not installed: ` +
-      `run \`apt-get install -y ${pkg}\`, then rebuild it with \`${REBUILD}\``
+      `run \`apt-get install -y ${pkg}\`, then rebuild it with ${REBUILD}`
     );
   }
   if (/Cannot find module|ENOENT/.test(err.message)) {
     return (
       `the native oneDNN backend was not built (${ADDON_PATH} is missing): ` +
-      `run \`apt-get install -y libdnnl-dev g++ make\`, then \`${REBUILD}\``
+      `run \`apt-get install -y libdnnl-dev g++ make\`, then ${REBUILD}`
     );
   }
-  return `the native oneDNN backend failed to load (${err.message.split('\n')[0]}): rebuild it with \`${REBUILD}\``;
+  return `the native oneDNN backend failed to load (${err.message.split('\n')[0]}): rebuild it with ${REBUILD}`;
 }
 
 let warned = false;
