@@ -102,11 +102,14 @@ test('sweep charts: accuracy against r with error bars and the baseline band, re
   t.after(() => rm(out, { recursive: true, force: true }));
   const [table] = sweepTables(await findRuns(out));
   const charts = sweepCharts(table!);
-  assert.deepEqual(charts.map((c) => c.id), ['sweep-demo-ratio'], 'only r varies in this sweep');
-  const spec = charts[0]!.spec as { data: { values: { x: number; mean: number; lo: number; hi: number }[] } };
+  assert.deepEqual(charts.map((c) => c.id), ['sweep-demo-points', 'sweep-demo-ratio'], 'only r varies in this sweep');
+  const points = charts[0]!.spec as { data: { values: { point: string; n: number }[] } };
+  assert.deepEqual(points.data.values.map((v) => [v.point, v.n]), [['baseline (no SE)', 3], ['r=4 sigmoid avg standard', 3], ['r=16 sigmoid avg standard', 3]]);
+  const spec = charts[1]!.spec as { data: { values: { x: number; mean: number; lo: number; hi: number }[] } };
   const r16 = spec.data.values.find((v) => v.x === 16)!;
   assert.ok(Math.abs(r16.mean - 93.1) < 1e-9 && Math.abs(r16.hi - r16.lo - 2 * 0.36055512754639896) < 1e-9);
-  const svg = await renderSvg(charts[0]!.spec, 'c0');
+  const svg = await renderSvg(charts[1]!.spec, 'c0');
+  assert.match(await renderSvg(charts[0]!.spec, 'c1'), /baseline \(no SE\)/);
   assert.match(svg, /^<svg/);
   assert.match(svg, /reduction ratio r/);
   // Error bars, points and the baseline rule are all drawn.

@@ -267,7 +267,9 @@ export function sweepChartSpec(t: SweepTable, dim: SweepDimension): TopLevelSpec
   const base = t.rows.find((r) => !r.se && r.final.n > 0);
   const xType = dim === 'ratio' ? 'ordinal' : 'nominal';
   const x = { field: 'x', type: xType, title: DIM_TITLE[dim], axis: { labelAngle: 0 } } as const;
-  const color = { field: 'series', type: 'nominal', title: others.map((d) => DIM_TITLE[d]).join(', ') || null } as const;
+  // Series in the table's order (r numerically), not alphabetically.
+  const series = [...new Set(data.map((d) => d.series))];
+  const color = { field: 'series', type: 'nominal', title: others.map((d) => DIM_TITLE[d]).join(', ') || null, sort: series } as const;
   const layers: object[] = [
     { mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'final test accuracy %', scale: { zero: false } }, y2: { field: 'hi' }, color } },
     { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color, tooltip: [{ field: 'mean', format: '.2f' }, { field: 'n' }] } },
@@ -290,15 +292,45 @@ export function sweepChartSpec(t: SweepTable, dim: SweepDimension): TopLevelSpec
   } as TopLevelSpec;
 }
 
-/** The charts of one sweep: against r and the gate whenever they vary, and any other varied dimension. */
+/** Every point of the sweep side by side (baseline first): final test accuracy, mean ± std over seeds. */
+export function sweepPointsChartSpec(t: SweepTable): TopLevelSpec {
+  const data = t.rows
+    .filter((r) => r.final.n > 0)
+    .map((r) => {
+      const sd = Number.isFinite(r.final.std) ? r.final.std : 0;
+      return { point: pointLabel(r), kind: r.se ? 'with SE' : 'baseline', mean: r.final.mean * 100, lo: (r.final.mean - sd) * 100, hi: (r.final.mean + sd) * 100, n: r.final.n };
+    });
+  const y = { field: 'point', type: 'nominal', title: null, sort: data.map((d) => d.point), axis: { labelLimit: 260 } } as const;
+  const color = { field: 'kind', type: 'nominal', title: null, scale: { domain: ['baseline', 'with SE'], range: ['#4c78a8', '#e45756'] } } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: `${t.model}: test accuracy per sweep point`, subtitle: `sweep ${t.name}; mean ± std over seeds (n per point in the table)` },
+    width: 360,
+    height: { step: 22 },
+    data: { values: data },
+    layer: [
+      { mark: { type: 'errorbar', ticks: true }, encoding: { y, x: { field: 'lo', type: 'quantitative', title: 'final test accuracy %', scale: { zero: false } }, x2: { field: 'hi' }, color } },
+      { mark: { type: 'point', filled: true, size: 60 }, encoding: { y, x: { field: 'mean', type: 'quantitative' }, color, tooltip: [{ field: 'mean', format: '.2f' }, { field: 'n' }] } },
+    ],
+  } as TopLevelSpec;
+}
+
+/**
+ * The charts of one sweep: every point side by side, then accuracy against each varied dimension
+ * (r, the gate, the squeeze, the integration).
+ */
 export function sweepCharts(t: SweepTable): ReportChart[] {
   const safe = t.name.replace(/[^A-Za-z0-9_-]/g, '_');
-  return variedDimensions(t).map((dim) => ({
-    id: `sweep-${safe}-${dim}`,
-    title: `sweep ${t.name}: accuracy against ${DIM_TITLE[dim]}`,
-    spec: sweepChartSpec(t, dim),
-    caption: `Final test accuracy, mean ± one standard deviation over the completed seeds of each point.`,
-  }));
+  const caption = 'Final test accuracy, mean ± one standard deviation over the completed seeds of each point.';
+  return [
+    { id: `sweep-${safe}-points`, title: `sweep ${t.name}: accuracy per point`, spec: sweepPointsChartSpec(t), caption },
+    ...variedDimensions(t).map((dim) => ({
+      id: `sweep-${safe}-${dim}`,
+      title: `sweep ${t.name}: accuracy against ${DIM_TITLE[dim]}`,
+      spec: sweepChartSpec(t, dim),
+      caption,
+    })),
+  ];
 }
 
 function htmlCell(text: string, col: string, numeric = true): HtmlCell {
