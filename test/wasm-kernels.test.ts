@@ -1,4 +1,4 @@
-// The gradient kernels selab adds to tfjs-backend-wasm (src/backend/wasm-kernels.ts) against
+// The gradient kernels selab adds to (or replaces in) tfjs-backend-wasm (src/backend/wasm-kernels.ts) against
 // the cpu backend: each kernel on its own, then a training step of a tiny conv + depthwise
 // model. Error metric as in onednn-kernels.test.ts: max|wasm − cpu| / max(1, max|cpu|).
 import { describe, it, before } from 'node:test';
@@ -68,6 +68,12 @@ describe('wasm gradient kernels match cpu', () => {
   ];
   for (const c of convCases) {
     const info = tf.backend_util.computeConv2DInfo(c.x as [number, number, number, number], c.f as [number, number, number, number], c.strides, 1, c.pad);
+    it(`Conv2DBackpropInput x${JSON.stringify(c.x)} f${JSON.stringify(c.f)} s${JSON.stringify(c.strides)} ${JSON.stringify(c.pad)}`, () =>
+      checkKernel(
+        tf.Conv2DBackpropInput,
+        { dy: { shape: info.outShape, values: randomValues(info.outShape) }, filter: { shape: c.f, values: randomValues(c.f) } },
+        { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
+      ));
     it(`Conv2DBackpropFilter x${JSON.stringify(c.x)} f${JSON.stringify(c.f)} s${JSON.stringify(c.strides)} ${JSON.stringify(c.pad)}`, () =>
       checkKernel(
         tf.Conv2DBackpropFilter,
@@ -75,6 +81,23 @@ describe('wasm gradient kernels match cpu', () => {
         { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f },
       ));
   }
+
+  it('Conv2DBackpropInput runs as one XNNPACK forward convolution, not the stock scalar loop', async () => {
+    await tf.setBackend('wasm');
+    const conv = tf.getKernel(tf.Conv2D, 'wasm')!;
+    const original = conv.kernelFunc;
+    let calls = 0;
+    conv.kernelFunc = (args) => {
+      calls++;
+      return original(args);
+    };
+    try {
+      tf.tidy(() => tf.conv2dTranspose(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, tf.ones([3, 3, 3, 2]) as tf.Tensor4D, [1, 8, 8, 3], 2, 'same'));
+    } finally {
+      conv.kernelFunc = original;
+    }
+    assert.equal(calls, 1);
+  });
 
   for (const mult of [1, 2]) {
     for (const strides of [1, 2]) {

@@ -4,7 +4,8 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 // tfjs-backend-wasm 4.22 can run inference but not training: it has no gradient kernels
-// for the filter of a convolution or for either side of a depthwise convolution.
+// for the filter of a convolution or for either side of a depthwise convolution, and its
+// gradient for the input of a convolution is a scalar loop.
 
 const WASM = 'wasm';
 
@@ -76,6 +77,54 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   return dw;
 };
 
+/**
+ * The stock wasm Conv2DBackpropInput is a scalar single-threaded loop (~75 % of a training
+ * step). dx is a stride-1 forward convolution of dy — with stride−1 zeros inserted after
+ * each element — by the filter rotated 180° with in/out swapped, padded by fh−1−padTop.
+ * Cases that would need a negative top/left padding keep the stock kernel.
+ */
+function conv2DBackpropInput(stock: KernelFunc): KernelFunc {
+  return (args) => {
+    const wasm = args.backend as BackendWasm;
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    if (dataFormat !== 'NHWC') return stock(args);
+    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+    const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, batchSize: n, outHeight: ho, outWidth: wo, outChannels: o } = info;
+    const top = fh - 1 - info.padInfo.top;
+    const left = fw - 1 - info.padInfo.left;
+    if (top < 0 || left < 0) return stock(args);
+    const temps: TensorInfo[] = [];
+    let d = dy;
+    if (sh > 1 || sw > 1) {
+      const r = run(wasm, 'Reshape', { x: dy }, { shape: [n, ho, 1, wo, 1, o] });
+      const p = run(wasm, 'PadV2', { x: r }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 });
+      d = run(wasm, 'Reshape', { x: p }, { shape: [n, ho * sh, wo * sw, o] });
+      temps.push(r, p, d);
+    }
+    let bottom = info.inHeight + fh - 1 - d.shape[1]! - top;
+    let right = info.inWidth + fw - 1 - d.shape[2]! - left;
+    // A negative bottom/right means trailing dy rows/columns only reach past the input.
+    if (bottom < 0 || right < 0) {
+      d = run(wasm, 'Slice', { x: d }, { begin: [0, 0, 0, 0], size: [n, d.shape[1]! + Math.min(bottom, 0), d.shape[2]! + Math.min(right, 0), o] });
+      temps.push(d);
+      bottom = Math.max(bottom, 0);
+      right = Math.max(right, 0);
+    }
+    const rotated = run(wasm, 'Reverse', { x: filter }, { dims: [0, 1] });
+    const swapped = run(wasm, 'Transpose', { x: rotated }, { perm: [0, 1, 3, 2] });
+    temps.push(rotated, swapped);
+    const dx = run(
+      wasm,
+      'Conv2D',
+      { x: d, filter: swapped },
+      { strides: 1, pad: [[0, 0], [top, bottom], [left, right], [0, 0]], dataFormat: 'NHWC', dilations: 1 },
+    );
+    for (const t of temps) wasm.disposeData(t.dataId);
+    return dx;
+  };
+}
+
 let scratch: MathBackendCPU | undefined;
 
 /**
@@ -115,9 +164,20 @@ export const wasmTrainingKernels: KernelConfig[] = [
   },
 ];
 
-/** Adds the gradient kernels wasm lacks; idempotent, and never replaces a kernel wasm has. */
+let replacedBackpropInput = false;
+
+/**
+ * Adds the gradient kernels wasm lacks and replaces its Conv2DBackpropInput; idempotent.
+ * Call before the wasm backend initialises (the replacement keeps the stock setupFunc).
+ */
 export function registerWasmTrainingKernels(): void {
   for (const kernel of wasmTrainingKernels) {
     if (!tf.getKernel(kernel.kernelName, WASM)) tf.registerKernel(kernel);
+  }
+  const stock = tf.getKernel(tf.Conv2DBackpropInput, WASM);
+  if (stock && !replacedBackpropInput) {
+    tf.unregisterKernel(tf.Conv2DBackpropInput, WASM);
+    tf.registerKernel({ ...stock, kernelFunc: conv2DBackpropInput(stock.kernelFunc) });
+    replacedBackpropInput = true;
   }
 }
