@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { loadAddon } from '../backend/onednn/addon.js';
 import type { Split } from '../data/format.js';
 import { BatchIterator, type Batch as DataBatch } from '../data/batches.js';
 import { preprocessTensor, type PreprocessMode } from '../data/preprocess.js';
@@ -99,7 +100,8 @@ function versions(backend: string): Record<string, string> {
     const pkg = require(join(packageRoot(), 'package.json')) as { version: string };
     cachedVersions = { selab: pkg.version, tfjs: tf.version_core, node: process.version };
   }
-  return { ...cachedVersions, backend };
+  const dnnl = backend === 'onednn' ? loadAddon()?.info() : undefined;
+  return { ...cachedVersions, backend, ...(dnnl ? { dnnl: dnnl.dnnl, threads: String(dnnl.threads) } : {}) };
 }
 
 function gitCommit(): string | null {
