@@ -118,3 +118,18 @@ test('sweep charts: accuracy against r with error bars and the baseline band, re
   assert.equal(sections.length, 1);
   assert.match(sections[0]!.html!, /data-verdict="better"/);
 });
+
+test('one run per side: the gain is shown, the verdict says too few runs', async (t) => {
+  const out = await mkdtemp(join(tmpdir(), 'selab-sweep-one-'));
+  t.after(() => rm(out, { recursive: true, force: true }));
+  for (const f of [FIXTURES[0]!, FIXTURES[3]!]) {
+    const id = `sweep_demo/${f.point}/seed_${f.seed}`;
+    await mkdir(join(out, id), { recursive: true });
+    await writeRunFile(join(out, id), runFile(f, id));
+  }
+  const [table] = sweepTables(await findRuns(out));
+  const se = table!.rows[1]!;
+  assert.equal(se.finalGain!.verdict, 'too few runs');
+  assert.equal(se.finalGain!.test, null);
+  assert.match(sweepMarkdown([table!]), /\| r=16 sigmoid avg standard \| 1 \| 273,471 \| 93\.00 \| 93\.00 \| \+3\.00 \(too few runs\) \| \+2\.00 \(too few runs\) \|/);
+});

@@ -4,7 +4,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { FoundRun } from '../train/runfiles.js';
 import { escapeHtml, htmlTable, type HtmlCell, type ReportChart, type ReportSection } from './html.js';
-import { summarize, verdict, welchTTest, type Summary, type Verdict, type WelchResult } from './stats.js';
+import { mean, summarize, verdict, welchTTest, type Summary, type Verdict, type WelchResult } from './stats.js';
 
 /** The sweep dimensions, in the order they appear in point ids and tables. */
 export const SWEEP_DIMENSIONS = ['ratio', 'gate', 'squeeze', 'integration'] as const;
@@ -18,7 +18,9 @@ export const SE_PAPER_CIFAR10 = [
 ] as const;
 
 export interface Comparison {
-  /** SE minus baseline, with Welch's 95% CI; null with fewer than two runs on either side. */
+  /** mean(SE point) − mean(baseline) over completed runs; NaN when either side has none. */
+  diff: number;
+  /** Welch's test with its 95% CI; null with fewer than two runs on either side. */
   test: WelchResult | null;
   verdict: Verdict;
 }
@@ -54,7 +56,7 @@ export interface SweepTable {
 
 function compare(baseline: readonly number[], treatment: readonly number[]): Comparison {
   const test = welchTTest(baseline, treatment, 0.95);
-  return { test, verdict: verdict(test) };
+  return { diff: mean(treatment) - mean(baseline), test, verdict: verdict(test) };
 }
 
 /** Every sweep found among `runs`, by name; points sorted with the baseline first. */
@@ -136,10 +138,10 @@ export function meanStd(s: Summary): string {
   return s.n < 2 ? pct(s.mean) : `${pct(s.mean)} ± ${pct(s.std)}`;
 }
 
-/** "+0.42 [+0.10, +0.74] better" in percentage points. */
+/** "+0.42 [+0.10, +0.74] better" in percentage points; "+0.42 (too few runs)" without a test. */
 export function gainText(c: Comparison | null): string {
   if (!c) return '–';
-  if (!c.test) return `${c.verdict}`;
+  if (!c.test) return Number.isFinite(c.diff) ? `${pp(c.diff)} (${c.verdict})` : c.verdict;
   return `${pp(c.test.diff)} [${pp(c.test.ci[0])}, ${pp(c.test.ci[1])}] ${c.verdict}`;
 }
 
@@ -209,7 +211,7 @@ export function sweepCsv(tables: readonly SweepTable[]): string {
     'final_gain', 'final_ci_low', 'final_ci_high', 'final_p', 'final_verdict',
     'best_gain', 'best_ci_low', 'best_ci_high', 'best_p', 'best_verdict'];
   const num = (x: number | undefined): number | null => (x === undefined || !Number.isFinite(x) ? null : x);
-  const gainCols = (c: Comparison | null) => [num(c?.test?.diff), num(c?.test?.ci[0]), num(c?.test?.ci[1]), num(c?.test?.p), c?.verdict ?? null];
+  const gainCols = (c: Comparison | null) => [num(c?.diff), num(c?.test?.ci[0]), num(c?.test?.ci[1]), num(c?.test?.p), c?.verdict ?? null];
   const lines = [header.join(',')];
   for (const t of tables) {
     for (const r of t.rows) {
