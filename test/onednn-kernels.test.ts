@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { addonLoadError, loadAddon } from '../src/backend/onednn/addon.js';
 import { ONEDNN_BACKEND, registerOneDnnBackend } from '../src/backend/onednn/backend.js';
+import { pooledBytes } from '../src/backend/onednn/memory.js';
 
 const TOLERANCE = 1e-4;
 const available = registerOneDnnBackend();
@@ -77,10 +78,24 @@ function relativeError(actual: Float32Array, expected: Float32Array): number {
   return maxDiff / Math.max(1, maxRef);
 }
 
-async function check(kernelName: string, inputs: Record<string, Input>, attrs: object): Promise<void> {
+/**
+ * Leaves a NaN-filled buffer of `elements` floats in the backend's recycled storage, so the
+ * next output of that size starts as garbage and must be written in full.
+ */
+async function poisonRecycledStorage(elements: number): Promise<void> {
+  await tf.setBackend(ONEDNN_BACKEND);
+  const before = pooledBytes();
+  tf.fill([elements], NaN).dispose();
+  assert.ok(pooledBytes() >= before + elements * 4, 'the disposed buffer was not recycled');
+}
+
+async function check(kernelName: string, inputs: Record<string, Input>, attrs: object, poison = false): Promise<void> {
   const expected = await runKernel('cpu', kernelName, inputs, attrs);
+  if (poison) await poisonRecycledStorage(expected.values.length);
+  const pooled = pooledBytes();
   const before = { ...nativeCalls };
   const actual = await runKernel(ONEDNN_BACKEND, kernelName, inputs, attrs);
+  if (poison) assert.ok(pooledBytes() < pooled, `${kernelName} did not take its output from recycled storage`);
   assert.equal(nativeCalls.count - before.count, 1, `${kernelName} did not run natively`);
   assert.equal(nativeCalls.rejected, before.rejected, `oneDNN rejected ${kernelName} ${JSON.stringify(attrs)}`);
   assert.deepEqual(actual.shape, expected.shape);
@@ -279,4 +294,33 @@ describe('onednn matmul matches cpu', { skip }, () => {
         ));
     }
   }
+});
+
+// Outputs of 1 MiB and more come from recycled storage (src/backend/onednn/memory.ts) with
+// stale contents; every kernel must write all of its output.
+describe('onednn kernels overwrite recycled output storage', { skip }, () => {
+  const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 };
+  const pool = { filterSize: 2, strides: 2, pad: 'valid' };
+  const cases: [string, Record<string, Shape>, object][] = [
+    [tf.Conv2D, { x: [4, 32, 32, 8], filter: [3, 3, 8, 64] }, attrs],
+    [tf.Conv2DBackpropInput, { dy: [4, 32, 32, 8], filter: [3, 3, 64, 8] }, { ...attrs, inputShape: [4, 32, 32, 64] }],
+    [tf.Conv2DBackpropFilter, { x: [1, 4, 4, 256], dy: [1, 4, 4, 128] }, { ...attrs, filterShape: [3, 3, 256, 128] }],
+    [tf.DepthwiseConv2dNative, { x: [4, 32, 32, 64], filter: [3, 3, 64, 1] }, attrs],
+    [tf.DepthwiseConv2dNativeBackpropInput, { dy: [4, 32, 32, 64], filter: [3, 3, 64, 1] }, { ...attrs, inputShape: [4, 32, 32, 64] }],
+    [tf.MaxPool, { x: [4, 64, 64, 64] }, pool],
+    [tf.AvgPoolGrad, { dy: [4, 16, 16, 64], input: [4, 32, 32, 64] }, pool],
+    [tf.BatchMatMul, { a: [1, 512, 8], b: [1, 8, 512] }, { transposeA: false, transposeB: false }],
+  ];
+  for (const [kernelName, shapes, kernelAttrs] of cases) {
+    it(kernelName, () => {
+      const inputs: Record<string, Input> = {};
+      for (const [key, shape] of Object.entries(shapes)) inputs[key] = randomInput(shape);
+      return check(kernelName, inputs, kernelAttrs, true);
+    });
+  }
+  it(tf.MaxPoolGrad, async () => {
+    const x = randomInput([4, 32, 32, 64]);
+    const y = await runKernel('cpu', tf.MaxPool, { x }, pool);
+    await check(tf.MaxPoolGrad, { dy: randomInput(y.shape), input: x, output: y }, pool, true);
+  });
 });
