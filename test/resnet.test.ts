@@ -44,11 +44,11 @@ test('CIFAR ResNet parameter counts match He et al. (option A shortcuts)', () =>
 });
 
 test('ResNet-164 (pre-activation bottleneck) and WRN-16-8 parameter counts', () => {
-  // ResNet-164: 1.7M in He et al. (Identity Mappings, Table 2) and 1,703,258 in the common PyTorch ports.
+  // ResNet-164: 1.7M in He et al. ("Identity Mappings in Deep Residual Networks") and 1,703,258 in the common PyTorch ports.
   const r = resnet164();
   assert.deepEqual(counts(r), { params: 1_727_482, trainable: 1_703_258 });
   r.dispose();
-  // WRN-16-8: 11.0M in Zagoruyko & Komodakis, Table 1 / the SE paper.
+  // WRN-16-8: 11.0M in Zagoruyko & Komodakis, and in the SE paper.
   const w = wrn16_8();
   assert.deepEqual(counts(w), { params: 10_968_570, trainable: 10_961_370 });
   w.dispose();

@@ -1,7 +1,7 @@
 // CIFAR ResNets of He et al.: the post-activation ResNet-20/32/44/56/110 with basic blocks
 // ("Deep Residual Learning", 2016, §4.2) and the pre-activation ResNet-164 with bottlenecks
 // ("Identity Mappings in Deep Residual Networks", 2016), each with an optional SE block in any
-// of the four places the SE paper compares (Hu et al., TPAMI, §6.5 and Fig. 5).
+// of the four places the SE paper compares (Hu et al., TPAMI: the integration-strategy ablation).
 // Layer names follow Keras' ResNet/ResNetV2 applications (conv2_block1_1_conv, ..._add, ..._out).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -9,7 +9,7 @@ import { seBlock, type SEOptions } from '../se/squeeze-excitation.js';
 import { classificationHead } from './head.js';
 
 /**
- * Where the SE block goes in a residual unit (SE paper, Fig. 5):
+ * Where the SE block goes in a residual unit (the SE paper's integration designs):
  * - standard: on the residual branch, after its last layer, before the addition (SE-ResNet);
  * - pre: on the input of the residual branch (the identity branch keeps the unscaled input);
  * - post: after the addition (after the unit's final ReLU in post-activation ResNets);

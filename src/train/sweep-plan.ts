@@ -8,7 +8,7 @@ import { cifarResNet, preactResNet, SE_INTEGRATIONS, type ResNetSEOptions, type 
 import { wideResNet } from '../models/wrn.js';
 import { GATE_ACTIVATIONS, SQUEEZE_MODES, type GateActivation, type SqueezeMode } from '../se/squeeze-excitation.js';
 
-/** The SE paper's ablation values (Tables 10–13 / §6). */
+/** The SE paper's ablation values (reduction ratio and excitation-gate studies). */
 export const SWEEP_RATIOS = [2, 4, 8, 16, 32] as const;
 export const SWEEP_GATES: readonly GateActivation[] = ['sigmoid', 'tanh', 'relu'];
 
@@ -143,7 +143,7 @@ export const parseSqueezes = (v: string): SqueezeMode[] => parseList('--squeeze'
 export const parseIntegrations = (v: string): SEIntegration[] => parseList('--integration', v, oneOf('--integration', SE_INTEGRATIONS));
 
 /**
- * The SE paper's CIFAR recipe (§6.1, following He et al. 2016): 4-pixel zero pad + random 32×32 crop +
+ * The SE paper's CIFAR recipe (its CIFAR experiments follow He et al. 2016): 4-pixel zero pad + random 32×32 crop +
  * horizontal flip, per-channel mean/std normalisation, SGD with momentum 0.9, batch 128, weight decay
  * 1e-4, lr 0.1 divided by 10 at 32k and 48k iterations and stopped at 64k, i.e. epochs 82 and 123 of
  * 164 on the 50,000 training images.
