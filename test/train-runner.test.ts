@@ -188,8 +188,8 @@ describe('micro-batch choice', () => {
     // conv, bn, relu: 8·8·4 each; gap: 4; dense: 10 → 782 floats.
     assert.equal(perImage, (3 * 8 * 8 * 4 + 4 + 10) * 4);
     assert.equal(chooseMicroBatch(model, 1024, 1e12), 1024);
-    assert.equal(chooseMicroBatch(model, 1024, perImage * 3 * 300), 256);
-    assert.equal(chooseMicroBatch(model, 1000, perImage * 3 * 300), 250);
+    assert.equal(chooseMicroBatch(model, 1024, perImage * 8 * 300), 256);
+    assert.equal(chooseMicroBatch(model, 1000, perImage * 8 * 300), 250);
     assert.equal(chooseMicroBatch(model, 1024, 1), 1);
   });
 });

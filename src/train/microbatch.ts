@@ -10,7 +10,7 @@ import { totalmem } from 'node:os';
  * BatchNorm in training mode, ReLU and SE keep several same-sized intermediates per layer output,
  * and the gradients of one layer coexist with the next layer's saved activations.
  */
-export const ACTIVATION_FACTOR = 3;
+export const ACTIVATION_FACTOR = 8;
 
 function outputElements(shape: tfl.Shape | tfl.Shape[]): number {
   const shapes = (Array.isArray(shape[0]) ? shape : [shape]) as tfl.Shape[];
