@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
 import {
-  parseGates, parseIntegrations, parseRatios, parseSqueezes, pointId, repeatSeed, stepLr, sweepModel, sweepPoints, sweepRunDir,
+  lrPhases, parseDecayEpochs, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointId, repeatSeed, scaledDecayEpochs, stepLr, sweepModel, sweepPoints, sweepRunDir,
 } from '../src/train/sweep-plan.js';
 
 test('the full grid: 5 ratios × 3 gates × 2 squeezes × 4 integrations, plus the baseline', () => {
@@ -46,4 +46,15 @@ test('sweep models build with the point\'s SE settings', () => {
 
 test('step learning-rate schedule of the SE CIFAR recipe', () => {
   assert.deepEqual([1, 82, 83, 123, 124, 164].map((e) => Number(stepLr(0.1, e, [82, 123], 0.1).toPrecision(6))), [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]);
+});
+
+test('a step schedule becomes constant-lr phases, each continued from the last checkpoint', () => {
+  const phases = lrPhases(164, 0.1, [82, 123], 0.1).map((p) => ({ until: p.until, lr: Number(p.lr.toPrecision(6)) }));
+  assert.deepEqual(phases, [{ until: 82, lr: 0.1 }, { until: 123, lr: 0.01 }, { until: 164, lr: 0.001 }]);
+  // Decays outside 1 … epochs − 1 do nothing; the recipe's points scale with the run's length.
+  assert.deepEqual(lrPhases(1, 0.1, [82, 123], 0.1), [{ until: 1, lr: 0.1 }]);
+  assert.deepEqual(scaledDecayEpochs(164), [82, 123]);
+  assert.deepEqual(scaledDecayEpochs(20), [10, 15]);
+  assert.deepEqual(parseDecayEpochs('none'), []);
+  assert.throws(() => parseDecayEpochs('0'), /--lr-decay-epochs: "0" is not a positive integer/);
 });

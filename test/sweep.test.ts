@@ -1,5 +1,5 @@
-// A tiny sweep end to end through the CLI: two points (baseline and SE) × two seeds, one epoch
-// on a few generated CIFAR-format images, as ordinary runs; then the table, skip and resume rules.
+// A tiny sweep end to end through the CLI: two points (baseline and SE) × two seeds, two epochs
+// of 8 generated CIFAR-format images, as ordinary runs; then the table, skip and resume rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sweepCsv, sweepTables } from '../src/report/sweep.js';
-import { findRuns } from '../src/train/runfiles.js';
+import { findRuns, type RunFile } from '../src/train/runfiles.js';
 import { planSweep, runSweep, type SweepFlags, type SweepJob } from '../src/train/sweep.js';
 import { packageRoot } from '../src/util/paths.js';
 
@@ -43,18 +43,19 @@ async function selab(args: string[]): Promise<{ stdout: string; stderr: string; 
   }
 }
 
-test('a tiny sweep (2 points × 2 seeds, 1 epoch) runs end to end and its table shows mean, spread and verdict', { timeout: 300_000 }, async (t) => {
+test('a tiny sweep (2 points × 2 seeds, 2 short epochs) runs end to end and its table shows mean, spread and verdict', { timeout: 300_000 }, async (t) => {
   const tmp = await mkdtemp(join(tmpdir(), 'selab-sweep-'));
   t.after(() => rm(tmp, { recursive: true, force: true }));
   const data = join(tmp, 'data');
   const out = join(tmp, 'runs');
   await writeCifar(data);
-  const args = ['sweep', '--model', 'resnet8', '--name', 'tiny', '--ratio', '4', '--repeats', '2', '--epochs', '1', '--batch-size', '16',
-    '--train-limit', '16', '--test-limit', '16', '--data', data, '--out', out];
+  // Two epochs with the lr divided by 10 after the first: the step schedule runs as two phases.
+  const args = ['sweep', '--model', 'resnet8', '--name', 'tiny', '--ratio', '4', '--repeats', '2', '--epochs', '2', '--lr-decay-epochs', '1',
+    '--batch-size', '8', '--train-limit', '8', '--test-limit', '8', '--data', data, '--out', out];
 
   const first = await selab(args);
   assert.equal(first.code, 0, first.stderr);
-  assert.match(first.stderr, /sweep tiny: resnet8, 2 points × 2 seeds = 4 runs, preset se-cifar \(sgd-momentum lr 0\.1, batch 16, 1 epochs, augmentation\)/);
+  assert.match(first.stderr, /sweep tiny: resnet8, 2 points × 2 seeds = 4 runs, preset se-cifar \(sgd-momentum lr 0\.1 to epoch 1, 0\.01 to epoch 2, batch 8, augmentation\)/);
   assert.match(first.stderr, /4 trained, 0 already completed, 0 failed/);
   assert.match(first.stdout, /\[4\/4\] r4-sigmoid-avg-standard seed_2 \(seed 2\): training/);
 
@@ -69,7 +70,8 @@ test('a tiny sweep (2 points × 2 seeds, 1 epoch) runs end to end and its table 
     assert.equal(runFile.se, point !== 'baseline');
     assert.equal(runFile.config.augment, true);
     const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8'));
-    assert.equal(history.rows.length, 1);
+    assert.deepEqual(history.rows.map((r: { epoch: number; lr: number }) => [r.epoch, Number(r.lr.toPrecision(6))]), [[1, 0.1], [2, 0.01]]);
+    assert.equal(runFile.resumes.length, 1, 'the second phase continued the run from its checkpoint');
   }
 
   // The table: both points with 2 runs, "mean ± std" cells, and a verdict for the SE point.
@@ -85,17 +87,17 @@ test('a tiny sweep (2 points × 2 seeds, 1 epoch) runs end to end and its table 
 
   // Again, in-process: completed runs are skipped; an unfinished one needs --resume and is then
   // handed to the runner to continue.
-  const plan = planSweep({ model: 'resnet8', name: 'tiny', ratio: '4', repeats: '2', epochs: '1', batchSize: '16', trainLimit: '16', testLimit: '16', out });
-  const trained: [string, boolean][] = [];
-  const hooks = { log: () => undefined, train: async (job: SweepJob, resume: boolean) => void trained.push([job.id, resume]) };
-  assert.deepEqual(await runSweep(plan.jobs, { resume: false }, hooks), { trained: 0, skipped: 4, failed: [] });
+  const plan = planSweep({ model: 'resnet8', name: 'tiny', ratio: '4', repeats: '2', epochs: '2', lrDecayEpochs: '1', batchSize: '8', trainLimit: '8', testLimit: '8', out });
+  const trained: [string, string | null][] = [];
+  const hooks = { log: () => undefined, train: async (job: SweepJob, previous: RunFile | null) => void trained.push([job.id, previous?.status ?? null]) };
+  assert.deepEqual(await runSweep(plan.jobs, { resume: false, epochs: 2 }, hooks), { trained: 0, skipped: 4, failed: [] });
   const runJson = join(out, 'sweep_tiny', 'baseline', 'seed_2', 'run.json');
   const saved = JSON.parse(await readFile(runJson, 'utf8'));
   await writeFile(runJson, JSON.stringify({ ...saved, status: 'stopped' }));
-  await assert.rejects(runSweep(plan.jobs, { resume: false }, hooks), /1 run of this sweep already started and did not complete \(.*baseline[/\\]seed_2\): pass --resume to continue it/);
+  await assert.rejects(runSweep(plan.jobs, { resume: false, epochs: 2 }, hooks), /1 run of this sweep already started and did not complete \(.*baseline[/\\]seed_2\): pass --resume to continue it/);
   assert.deepEqual(trained, []);
-  assert.deepEqual(await runSweep(plan.jobs, { resume: true }, hooks), { trained: 1, skipped: 3, failed: [] });
-  assert.deepEqual(trained, [['sweep_tiny/baseline/seed_2', true]]);
+  assert.deepEqual(await runSweep(plan.jobs, { resume: true, epochs: 2 }, hooks), { trained: 1, skipped: 3, failed: [] });
+  assert.deepEqual(trained, [['sweep_tiny/baseline/seed_2', 'stopped']]);
 });
 
 test('sweep flags are checked before anything is written', () => {

@@ -11,8 +11,9 @@ import { makeProgress, type ProgressSink } from './progress.js';
 import { readRunFile, type RunFile } from './runfiles.js';
 import { RunError, runTraining, validateConfig, type RunRequest } from './runner.js';
 import {
-  checkSweepName, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointParams, repeatSeed, SE_CIFAR_RECIPE,
-  SWEEP_GATES, SWEEP_RATIOS, sweepModel, sweepPoints, sweepRunDir, type SweepGrid, type SweepModel, type SweepPoint,
+  checkSweepName, lrPhases, parseDecayEpochs, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointParams, repeatSeed,
+  scaledDecayEpochs, SE_CIFAR_RECIPE, SWEEP_GATES, SWEEP_RATIOS, sweepModel, sweepPoints, sweepRunDir,
+  type LrPhase, type SweepGrid, type SweepModel, type SweepPoint,
 } from './sweep-plan.js';
 
 export interface SweepSpec {
@@ -61,7 +62,8 @@ export function sweepJobs(spec: SweepSpec): SweepJob[] {
 
 export type JobState = { state: 'new' } | { state: 'completed'; run: RunFile } | { state: 'unfinished'; run: RunFile };
 
-export async function jobState(job: SweepJob): Promise<JobState> {
+/** A run is complete once it has trained all `epochs` (a run stopped between lr phases is not). */
+export async function jobState(job: SweepJob, epochs: number): Promise<JobState> {
   let run: RunFile;
   try {
     run = await readRunFile(job.dir);
@@ -72,12 +74,12 @@ export async function jobState(job: SweepJob): Promise<JobState> {
   if (run.sweep?.name !== job.sweep.name || run.sweep.point !== job.sweep.point || run.sweep.seed !== job.seed) {
     throw new Error(`${job.dir}/run.json belongs to another run (sweep ${JSON.stringify(run.sweep)}); expected sweep ${job.sweep.name}, point ${job.sweep.point}, seed ${job.seed}`);
   }
-  return run.status === 'completed' ? { state: 'completed', run } : { state: 'unfinished', run };
+  return run.status === 'completed' && run.epochsCompleted >= epochs ? { state: 'completed', run } : { state: 'unfinished', run };
 }
 
 export interface SweepHooks {
-  /** Trains one run into job.dir (a new run, or, with resume, continuing the one there). */
-  train(job: SweepJob, resume: boolean): Promise<void>;
+  /** Trains one run into job.dir: a new run (previous null), or continues the one there. */
+  train(job: SweepJob, previous: RunFile | null): Promise<void>;
   log(message: string): void;
   /** True once the user asked to stop (Ctrl-C): no further run starts. */
   stopped?(): boolean;
@@ -96,8 +98,8 @@ export interface SweepOutcome {
  * points may still train; an error before training starts (bad configuration) or a stop request
  * ends the sweep.
  */
-export async function runSweep(jobs: readonly SweepJob[], options: { resume: boolean }, hooks: SweepHooks): Promise<SweepOutcome> {
-  const states = await Promise.all(jobs.map(jobState));
+export async function runSweep(jobs: readonly SweepJob[], options: { resume: boolean; epochs: number }, hooks: SweepHooks): Promise<SweepOutcome> {
+  const states = await Promise.all(jobs.map((j) => jobState(j, options.epochs)));
   const unfinished = jobs.filter((_, i) => states[i]!.state === 'unfinished');
   if (unfinished.length && !options.resume) {
     throw new Error(
@@ -115,7 +117,7 @@ export async function runSweep(jobs: readonly SweepJob[], options: { resume: boo
     }
     hooks.log(`${label}: ${state.state === 'unfinished' ? `resuming after epoch ${state.run.epochsCompleted}` : 'training'} → ${job.dir}`);
     try {
-      await hooks.train(job, state.state === 'unfinished');
+      await hooks.train(job, state.state === 'unfinished' ? state.run : null);
       outcome.trained++;
     } catch (e) {
       if (!(e instanceof RunError) || hooks.stopped?.()) throw e;
@@ -132,17 +134,17 @@ export async function runSweep(jobs: readonly SweepJob[], options: { resume: boo
 /** Training recipes a sweep can start from; flags override any field. */
 export const SWEEP_PRESETS = {
   /**
-   * The SE paper's CIFAR recipe as far as the runner expresses it: SGD momentum 0.9, lr 0.1,
-   * batch 128, 164 epochs, pad-4 + random-crop + flip augmentation. The paper also divides the lr
-   * by 10 at epochs 82 and 123 and uses weight decay 1e-4 (SE_CIFAR_RECIPE); the runner has a
-   * constant lr and no weight decay yet, so those two are recorded but not applied.
+   * The SE paper's CIFAR recipe as far as the runner expresses it: SGD momentum 0.9, lr 0.1
+   * divided by 10 after epochs 82 and 123 (scaled to --epochs), batch 128, 164 epochs, pad-4 +
+   * random-crop + flip augmentation. Its weight decay 1e-4 and mean/std normalisation are not
+   * applied: the runner has neither yet.
    */
   'se-cifar': {
     epochs: SE_CIFAR_RECIPE.epochs, batchSize: SE_CIFAR_RECIPE.batchSize, optimizer: 'sgd-momentum',
-    lr: SE_CIFAR_RECIPE.lr, momentum: SE_CIFAR_RECIPE.momentum, augment: SE_CIFAR_RECIPE.augment,
+    lr: SE_CIFAR_RECIPE.lr, momentum: SE_CIFAR_RECIPE.momentum, augment: SE_CIFAR_RECIPE.augment, lrDecay: true,
   },
   /** The reference study's from-scratch training (cases 1–2): Adam 1e-3, batch 1024, 100 epochs, no augmentation. */
-  reference: { epochs: 100, batchSize: 1024, optimizer: 'adam', lr: 1e-3, momentum: null, augment: false },
+  reference: { epochs: 100, batchSize: 1024, optimizer: 'adam', lr: 1e-3, momentum: null, augment: false, lrDecay: false },
 } as const;
 export type SweepPresetId = keyof typeof SWEEP_PRESETS;
 export const SWEEP_PRESET_IDS = Object.keys(SWEEP_PRESETS) as SweepPresetId[];
@@ -157,6 +159,8 @@ export interface SweepFlags extends TrainFlags {
   baseline?: boolean;
   repeats?: string;
   preset?: string;
+  lrDecayEpochs?: string;
+  lrDecayFactor?: string;
 }
 
 /** `all` means the SE paper's values for that dimension. */
@@ -175,6 +179,8 @@ export interface PlannedSweep {
   model: SweepModel;
   preset: SweepPresetId;
   config: RunRequest['config'];
+  /** Constant-lr phases of every run; one phase without a schedule. */
+  phases: LrPhase[];
   jobs: SweepJob[];
 }
 
@@ -211,6 +217,10 @@ export function planSweep(flags: SweepFlags): PlannedSweep {
     augment: flags.augment === false ? false : (overrides.augment ?? p.augment),
   };
   validateConfig({ ...config, backend: 'x', data: 'x' });
+  const factor = flags.lrDecayFactor === undefined ? SE_CIFAR_RECIPE.lrDecayFactor : Number(flags.lrDecayFactor);
+  if (!(factor > 0 && factor <= 1)) throw new Error(`--lr-decay-factor ${JSON.stringify(flags.lrDecayFactor)}: expected a number in (0, 1]`);
+  const decayEpochs = flags.lrDecayEpochs !== undefined ? parseDecayEpochs(flags.lrDecayEpochs) : p.lrDecay ? scaledDecayEpochs(config.epochs) : [];
+  const phases = lrPhases(config.epochs, config.lr, decayEpochs, factor);
   const spec: SweepSpec = {
     name: checkSweepName(flags.name ?? flags.model),
     model: model.name,
@@ -221,7 +231,7 @@ export function planSweep(flags: SweepFlags): PlannedSweep {
     seed: config.seed,
     out: flags.out ?? DEFAULT_OUT,
   };
-  return { spec, model, preset, config, jobs: sweepJobs(spec) };
+  return { spec, model, preset, config, phases, jobs: sweepJobs(spec) };
 }
 
 export interface SweepRunOptions {
@@ -237,33 +247,41 @@ export async function executeSweep(plan: PlannedSweep, flags: SweepFlags, option
   const dataset = await loadCifar10({ ...(data !== undefined ? { data } : {}), ...(flags.verify === false ? { verify: false } : {}) });
   const dataSpec = data !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(data) ? resolve(data) : dataset.source.spec;
   const config = { ...plan.config, backend, data: dataSpec };
-  return runSweep(plan.jobs, { resume: flags.resume ?? false }, {
+  return runSweep(plan.jobs, { resume: flags.resume ?? false, epochs: plan.config.epochs }, {
     log: (m) => progress.log(m),
     stopped: () => options.signal?.aborted ?? false,
-    train: async (job, resume) => {
+    train: async (job, previous) => {
       const se = job.point.se;
-      await runTraining({
-        out: plan.spec.out,
-        id: job.id,
-        meta: {
-          case: null,
-          name: `${plan.model.name} ${job.point.id}`,
-          model: plan.model.name,
-          additions: [],
-          se: se !== null,
-          seOptions: se ? { ...se } : null,
-          training: 'scratch',
-          sweep: job.sweep,
-        },
-        config: { ...config, seed: job.seed },
-        buildModel: async () => plan.model.build(se, [32, 32, 3]),
-        train: dataset.train,
-        test: dataset.test,
-        resume,
-        progress,
-        label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      // A step schedule is run as constant-lr phases: each continues the run from its checkpoint
+      // (optimizer state included) with the next lr, which the runner allows on resume.
+      let resume = previous !== null;
+      for (const phase of plan.phases) {
+        // The last phase always runs: it at least marks a run that had trained every epoch completed.
+        if (previous && phase.until <= previous.epochsCompleted && phase !== plan.phases[plan.phases.length - 1]) continue;
+        await runTraining({
+          out: plan.spec.out,
+          id: job.id,
+          meta: {
+            case: null,
+            name: `${plan.model.name} ${job.point.id}`,
+            model: plan.model.name,
+            additions: [],
+            se: se !== null,
+            seOptions: se ? { ...se } : null,
+            training: 'scratch',
+            sweep: job.sweep,
+          },
+          config: { ...config, seed: job.seed, epochs: phase.until, lr: phase.lr },
+          buildModel: async () => plan.model.build(se, [32, 32, 3]),
+          train: dataset.train,
+          test: dataset.test,
+          resume,
+          progress,
+          label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        resume = true;
+      }
     },
   });
 }

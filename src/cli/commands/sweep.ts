@@ -67,6 +67,8 @@ export function register(program: Command): void {
     .option('--micro-batch <n>', "images per forward/backward pass; must divide the batch size (default: chosen from the model's activation size)")
     .option('--optimizer <preset>', `optimizer preset: ${OPTIMIZER_PRESET_IDS.join(', ')} (se-cifar: SGD momentum 0.9, lr 0.1)`)
     .option('--lr <x>', 'learning rate (se-cifar: 0.1)')
+    .option('--lr-decay-epochs <list>', 'multiply the lr by --lr-decay-factor after these epochs, or "none" (se-cifar: 82,123 scaled to --epochs; reference: none)')
+    .option('--lr-decay-factor <x>', 'step decay factor (default: 0.1)')
     .option('--train-limit <n>', 'train on the first n training images only')
     .option('--test-limit <n>', 'validate on the first n test images only')
     .option('--seed <n>', 'seed of the first repeat (default: 1)')
@@ -91,7 +93,7 @@ export function register(program: Command): void {
         const { spec, jobs } = plan;
         console.error(
           `sweep ${spec.name}: ${spec.model}, ${jobs.length / spec.repeats} point${jobs.length / spec.repeats === 1 ? '' : 's'} × ${spec.repeats} seed${spec.repeats === 1 ? '' : 's'} = ${jobs.length} runs, preset ${plan.preset} ` +
-            `(${plan.config.optimizer} lr ${plan.config.lr}, batch ${plan.config.batchSize}, ${plan.config.epochs} epochs${plan.config.augment ? ', augmentation' : ''})`,
+            `(${plan.config.optimizer} lr ${plan.phases.map((p) => `${Number(p.lr.toPrecision(6))} to epoch ${p.until}`).join(', ')}, batch ${plan.config.batchSize}${plan.config.augment ? ', augmentation' : ''})`,
         );
         if (opts.dryRun) {
           for (const j of jobs) console.log(`${j.dir}  seed ${j.seed}`);
