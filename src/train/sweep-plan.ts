@@ -158,7 +158,6 @@ export const SE_CIFAR_RECIPE = {
   lrDecayEpochs: [82, 123],
   lrDecayFactor: 0.1,
   augment: true,
-  normalize: true,
 } as const;
 
 /** Learning rate at `epoch` (1-based) under a step schedule. */

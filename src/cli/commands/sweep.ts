@@ -7,6 +7,7 @@ import { sweepCharts, sweepCsv, sweepJson, sweepMarkdown, sweepTables, type Swee
 import { findRuns } from '../../train/runfiles.js';
 import { DEFAULT_OUT } from '../../train/cases-run.js';
 import { OPTIMIZER_PRESET_IDS } from '../../train/optimizers.js';
+import { SE_CIFAR_RECIPE } from '../../train/sweep-plan.js';
 import { executeSweep, planSweep, SWEEP_PRESET_IDS, type SweepFlags } from '../../train/sweep.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { stopOnInterrupt } from './train.js';
@@ -95,7 +96,10 @@ export function register(program: Command): void {
           `sweep ${spec.name}: ${spec.model}, ${jobs.length / spec.repeats} point${jobs.length / spec.repeats === 1 ? '' : 's'} × ${spec.repeats} seed${spec.repeats === 1 ? '' : 's'} = ${jobs.length} runs, preset ${plan.preset} ` +
             `(${plan.config.optimizer} lr ${plan.phases.map((p) => `${Number(p.lr.toPrecision(6))} to epoch ${p.until}`).join(', ')}, batch ${plan.config.batchSize}${plan.config.augment ? ', augmentation' : ''})`,
         );
-        if (opts.dryRun) {
+        if (plan.preset === 'se-cifar') {
+        console.error(`sweep ${spec.name}: not applied from the SE recipe (the runner has neither yet): weight decay ${SE_CIFAR_RECIPE.weightDecay}, per-channel mean/std normalisation`);
+      }
+      if (opts.dryRun) {
           for (const j of jobs) console.log(`${j.dir}  seed ${j.seed}`);
           return;
         }
