@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { Resvg } from '@resvg/resvg-js';
 import { parse, type HTMLElement } from 'node-html-parser';
 import { CASES } from '../src/models/cases.js';
+import { learningCurveSpec } from '../src/report/charts.js';
 import { renderReport } from '../src/report/html.js';
 import { loadRuns, type LoadedRun } from '../src/report/load-runs.js';
 import { renderSvg, resvgOptions } from '../src/report/render-chart.js';
@@ -259,6 +260,18 @@ describe('writing', () => {
       },
     );
   });
+});
+
+test('short runs: a point per epoch, and the legend still shows solid test and dashed train lines', async () => {
+  const rows = [1, 2, 3].map((epoch) => ({ epoch, loss: 2 / epoch, acc: 0.2 * epoch, val_loss: 2.1 / epoch, val_acc: 0.18 * epoch, lr: 1e-3, seconds: 60, imagesPerSecond: 20 }));
+  const svg = parse(await renderSvg(learningCurveSpec('t', [{ label: 'a', se: false, rows }, { label: 'b', se: true, rows }]), 'short'));
+  // 2 runs × 2 splits × 2 panels lines; 2 runs × 2 splits × 3 epochs points per panel
+  assert.equal(svg.querySelectorAll('g.mark-line.role-mark path').length, 8);
+  assert.equal(svg.querySelectorAll('g.mark-symbol.role-mark path').length, 2 * 12);
+  const symbols = svg.querySelectorAll('g.role-legend-symbol path');
+  const dash = symbols.filter((p) => p.getAttribute('stroke-dasharray'));
+  assert.deepEqual(dash.map((p) => p.getAttribute('stroke-dasharray')), ['1,0', '5,3']);
+  for (const p of dash) assert.ok(!['transparent', null].includes(p.getAttribute('stroke') ?? null), `invisible legend line: ${p.toString()}`);
 });
 
 test('renderSvg prefixes ids so several charts can share a page', async () => {

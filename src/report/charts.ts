@@ -38,25 +38,35 @@ export function learningCurveSpec(title: string, series: readonly CurveSeries[])
   );
   const labels = series.map((s) => s.label);
   const maxEpochs = Math.max(1, ...series.map((s) => s.rows.length));
-  const panel = (metric: 'accuracy' | 'loss', yTitle: string) => ({
-    width: 400,
-    height: 240,
-    transform: [{ filter: { field: 'metric', equal: metric } }],
-    // Points make short runs (a few epochs) readable; on 100 epochs they would only add noise.
-    mark: { type: 'line' as const, point: maxEpochs <= 20, strokeWidth: 1.8, clip: true },
-    encoding: {
-      x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1 }, scale: { domainMin: 1 } },
-      y: { field: 'value', type: 'quantitative' as const, title: yTitle, scale: { zero: false } },
-      color: {
-        field: 'run', type: 'nominal' as const, title: null, sort: labels,
-        scale: { domain: labels, range: seriesColors(series) },
+  const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1 }, scale: { domainMin: 1 } };
+  const color = {
+    field: 'run', type: 'nominal' as const, title: null, sort: labels,
+    scale: { domain: labels, range: seriesColors(series) },
+    legend: { symbolType: 'stroke', symbolStrokeWidth: 2.5 },
+  };
+  const panel = (metric: 'accuracy' | 'loss', yTitle: string) => {
+    const y = { field: 'value', type: 'quantitative' as const, title: yTitle, scale: { zero: false } };
+    const line = {
+      mark: { type: 'line' as const, strokeWidth: 1.8, clip: true },
+      encoding: {
+        x, y, color,
+        strokeDash: {
+          field: 'split', type: 'nominal' as const, title: null, sort: ['test', 'train'],
+          scale: { domain: ['test', 'train'], range: [SOLID, DASHED] },
+          legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolStrokeColor: '#555', symbolSize: 300 },
+        },
       },
-      strokeDash: {
-        field: 'split', type: 'nominal' as const, title: null, sort: ['test', 'train'],
-        scale: { domain: ['test', 'train'], range: [SOLID, DASHED] },
-      },
-    },
-  });
+    };
+    // Points make short runs (a few epochs, or one) readable; on 100 epochs they would only add
+    // noise. A layer of their own keeps the legends showing lines and dashes.
+    const points = { mark: { type: 'point' as const, filled: true, size: 30, opacity: 1, clip: true }, encoding: { x, y, color } };
+    return {
+      width: 400,
+      height: 240,
+      transform: [{ filter: { field: 'metric', equal: metric } }],
+      layer: maxEpochs <= 20 ? [line, points] : [line],
+    };
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
