@@ -31,9 +31,13 @@ export function activationBytesPerImage(model: tfl.LayersModel): number {
   return n * 4;
 }
 
-/** Default budget for a step's activations: a quarter of the machine's memory. */
-export function defaultMemoryBudget(): number {
-  return Math.floor(totalmem() / 4);
+/** wasm memory is capped at 4 GB and never shrinks; keep a step well inside it. */
+const WASM_BUDGET = 2 * 2 ** 30;
+
+/** Default budget for a step's activations: a quarter of the machine's memory (less on wasm). */
+export function defaultMemoryBudget(backend = ''): number {
+  const quarter = Math.floor(totalmem() / 4);
+  return backend === 'wasm' ? Math.min(quarter, WASM_BUDGET) : quarter;
 }
 
 export function estimateStepBytes(model: tfl.LayersModel, microBatch: number): number {

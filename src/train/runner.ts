@@ -20,7 +20,7 @@ import { countParams, macsPerImage, trainableParams } from '../models/summary.js
 import { packageRoot } from '../util/paths.js';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { evaluate, NonFiniteLossError, trainEpoch, type Batch } from './loop.js';
-import { chooseMicroBatch } from './microbatch.js';
+import { chooseMicroBatch, defaultMemoryBudget } from './microbatch.js';
 import { makeOptimizer, type OptimizerName } from './optimizers.js';
 import { formatDuration, silentProgress, type ProgressSink } from './progress.js';
 import { withSeededRandom } from './seed.js';
@@ -182,7 +182,7 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
   if (previous && checkpoint) checkResumable(previous.config, req.config, dir);
 
   const model = await withSeededRandom(req.config.seed, () => req.buildModel({ restoring: checkpoint !== null }));
-  const microBatch = req.config.microBatch ?? (checkpoint && previous ? previous.config.microBatch : chooseMicroBatch(model, req.config.batchSize, req.memoryBudget));
+  const microBatch = req.config.microBatch ?? (checkpoint && previous ? previous.config.microBatch : chooseMicroBatch(model, req.config.batchSize, req.memoryBudget ?? defaultMemoryBudget(tf.getBackend())));
   const config: RunConfig = { ...req.config, microBatch };
   const optimizer = makeOptimizer({ name: config.optimizer as OptimizerName, lr: config.lr, ...(config.momentum !== null ? { momentum: config.momentum } : {}) });
 
