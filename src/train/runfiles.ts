@@ -40,6 +40,8 @@ export interface RunConfig {
   weights: string;
   preprocess: string;
   augment: boolean;
+  /** Per-channel mean/std of pixel/255 applied to train and test batches; absent or null: none. */
+  normalize?: { mean: number[]; std: number[] } | null;
 }
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'stopped';

@@ -149,7 +149,7 @@ function checkResumable(saved: RunConfig, wanted: RunRequest['config'], dir: str
   const diffs: string[] = [];
   for (const key of Object.keys(saved) as (keyof RunConfig)[]) {
     if (RESUMABLE_CHANGES.includes(key) || key === 'microBatch') continue;
-    if (JSON.stringify(saved[key]) !== JSON.stringify(wanted[key])) {
+    if (JSON.stringify(saved[key] ?? null) !== JSON.stringify(wanted[key] ?? null)) {
       diffs.push(`${key}: ${JSON.stringify(wanted[key])} (the run has ${JSON.stringify(saved[key])})`);
     }
   }
@@ -218,12 +218,14 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
     seed: config.seed,
     upsample: config.upsample,
     augment: config.augment,
+    ...(config.normalize ? { normalize: config.normalize } : {}),
     ...(config.trainLimit !== null ? { limit: config.trainLimit } : {}),
   });
   const testData = new BatchIterator(req.test, {
     batchSize: microBatch,
     shuffle: false,
     upsample: config.upsample,
+    ...(config.normalize ? { normalize: config.normalize } : {}),
     ...(config.testLimit !== null ? { limit: config.testLimit } : {}),
   });
   const preprocess = config.preprocess as PreprocessMode;
