@@ -68,7 +68,18 @@ async function tryTensorflow(): Promise<boolean> {
   return tf.setBackend('tensorflow');
 }
 
+/**
+ * Idle OpenMP threads sleep instead of spinning unless OMP_WAIT_POLICY says otherwise. With
+ * other jobs on the machine a spinning thread burns the CPU share its sibling needs: a
+ * plain10 training step ran 1.8× faster with 'passive' at load average 15 on 2 cores
+ * (docs/backend.md). libgomp reads the variable when the addon loads, hence before it.
+ */
+function defaultOpenMpWaitPolicy(): void {
+  process.env.OMP_WAIT_POLICY ||= 'passive';
+}
+
 async function tryOneDnn(explicit: boolean): Promise<boolean> {
+  defaultOpenMpWaitPolicy();
   if (!registerOneDnnBackend()) {
     const message = describeAddonProblem(addonLoadError() ?? new Error('unknown error'));
     if (explicit) throw new Error(`selab: --backend onednn: ${message}`);
