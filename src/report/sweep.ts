@@ -95,13 +95,22 @@ function completedValues(list: readonly FoundRun[], which: 'final' | 'best'): nu
   return list.filter((r) => r.run.status === 'completed' && r.run[which]).map((r) => r.run[which]!.val_acc);
 }
 
+/** The SE paper's order for the named values; anything else sorts after them, alphabetically. */
+const VALUE_ORDER: Record<string, readonly string[]> = {
+  gate: ['sigmoid', 'hardSigmoid', 'tanh', 'relu'],
+  squeeze: ['avg', 'max'],
+  integration: ['standard', 'pre', 'post', 'identity'],
+};
+
 function comparePoints(a: SweepPointRow, b: SweepPointRow): number {
   for (const d of SWEEP_DIMENSIONS) {
     const x = a.params[d];
     const y = b.params[d];
     if (x === y) continue;
     if (typeof x === 'number' && typeof y === 'number') return x - y;
-    return String(x).localeCompare(String(y));
+    const order = VALUE_ORDER[d] ?? [];
+    const rank = (v: unknown): number => (order.includes(String(v)) ? order.indexOf(String(v)) : order.length);
+    return rank(x) - rank(y) || String(x).localeCompare(String(y));
   }
   return a.point.localeCompare(b.point);
 }
@@ -268,7 +277,8 @@ export function sweepChartSpec(t: SweepTable, dim: SweepDimension): TopLevelSpec
     });
   const base = t.rows.find((r) => !r.se && r.final.n > 0);
   const xType = dim === 'ratio' ? 'ordinal' : 'nominal';
-  const x = { field: 'x', type: xType, title: DIM_TITLE[dim], axis: { labelAngle: 0 } } as const;
+  // Values in the table's order (the SE paper's: sigmoid, tanh, relu; standard, pre, post, identity).
+  const x = { field: 'x', type: xType, title: DIM_TITLE[dim], axis: { labelAngle: 0 }, sort: [...new Set(data.map((d) => d.x))] } as const;
   // Series in the table's order (r numerically), not alphabetically.
   const series = [...new Set(data.map((d) => d.series))];
   const color = { field: 'series', type: 'nominal', title: others.map((d) => DIM_TITLE[d]).join(', ') || null, sort: series } as const;
