@@ -100,8 +100,7 @@ struct WeightsSlot {
   memory prim;
   dnnl::reorder reorder;
   bool reordered = false;
-
-  bool single = false;
+  bool single = false;  // a small reorder runs on one thread (dnnl_util.h, ThreadLimit)
 
   void Init(const memory::desc& userDesc, const memory::desc& primDesc, bool toPrim) {
     user = UserMemory(userDesc);
