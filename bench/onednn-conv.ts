@@ -1,7 +1,7 @@
 // Per-kernel timing of the native convolutions on plain10's layers (batch 128), for both
 // weight layouts: `blocked` (oneDNN picks the layout, the tfjs filter is reordered each call)
 // and `direct` (oneDNN runs on the hwio filter as is).
-//   node --import tsx bench/onednn-conv.ts [--batch 128] [--reps 5] [--addon path/to/selab_onednn.node]
+//   node --import tsx bench/onednn-conv.ts [--batch 128] [--reps 5] [--layouts blocked,direct] [--addon path/to/selab_onednn.node]
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { loadAddon, addonLoadError, type OneDnnAddon } from '../src/backend/onednn/addon.js';
@@ -49,7 +49,8 @@ function time(fn: () => unknown): number {
 
 console.log(`threads ${addon.info().threads}, batch ${batch}, median of ${reps}`);
 const totals: Record<string, number> = {};
-for (const layout of ['blocked', 'direct'] as const) {
+const layouts = (args.includes('--layouts') ? args[args.indexOf('--layouts') + 1]! : 'blocked,direct').split(',') as ('blocked' | 'direct')[];
+for (const layout of layouts) {
   addon.setConvWeightsLayout(layout);
   for (const [li, [size, cin, cout]] of LAYERS.entries()) {
     const info = tf.backend_util.computeConv2DInfo([batch, size, size, cin], [3, 3, cin, cout], 1, 1, 'same');
