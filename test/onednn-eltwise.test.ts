@@ -115,7 +115,7 @@ test('unary ops match the cpu backend', { skip }, () => {
     ['sigmoid', tf.sigmoid, -8, 8], ['sqrt', tf.sqrt, 0, 4], ['rsqrt', tf.rsqrt, 0.1, 4],
     ['square', tf.square, -3, 3], ['neg', tf.neg, -1, 1], ['exp', tf.exp, -5, 5], ['log', tf.log, 0.01, 10],
     ['abs', tf.abs, -1, 1], ['tanh', tf.tanh, -3, 3], ['reciprocal', tf.reciprocal, 0.5, 3],
-    ['leakyRelu', (x) => tf.leakyRelu(x, 0.1), -1, 1],
+    ['leakyRelu', (x) => tf.leakyRelu(x, 0.1), -1, 1], ['clipByValue', (x) => tf.clipByValue(x, -0.3, 0.6), -1, 1],
   ];
   SHAPES.forEach((shape, k) => {
     for (const [name, op, lo, hi] of ops) compare(`${name} ${JSON.stringify(shape)}`, [input(shape, 7 + k, lo, hi)], op);
@@ -130,13 +130,13 @@ test('NaN propagates through relu, maximum and step as on the cpu backend', { sk
 });
 
 test('sum, mean, max and min over axes match the cpu backend', { skip }, () => {
-  const cases: [number[], number | number[] | null, boolean][] = [
+  const cases: [number[], number | number[] | undefined, boolean][] = [
     [[4, 9, 9, 64], [0, 1, 2], false], // all but the channel axis (batch-norm statistics)
     [[2, 16, 16, 512], [1, 2], true], // spatial axes (SE squeeze)
     [[2, 5, 7, 3], 3, false], // last axis
     [[2, 5, 7, 3], -1, true],
     [[2, 5, 7, 3], 0, false],
-    [[2, 5, 7, 3], null, false], // everything
+    [[2, 5, 7, 3], undefined, false], // everything
     [[2, 5, 7, 3], [0, 2], false], // not contiguous: cpu fallback
     [[1, 33, 17, 5], [1, 2, 3], false],
     [[100003], 0, false],
@@ -159,6 +159,22 @@ test('transpose and tile match the cpu backend', { skip }, () => {
   perms.forEach(([shape, perm], k) => compare(`transpose ${JSON.stringify(shape)} ${JSON.stringify(perm)}`, [input(shape, 60 + k)], (t) => tf.transpose(t, perm)));
   const tiles: [number[], number[]][] = [[[1, 1, 1, 64], [4, 9, 9, 1]], [[2, 3], [3, 2]], [[5], [4]], [[2, 5, 7, 3], [1, 2, 1, 3]]];
   tiles.forEach(([shape, reps], k) => compare(`tile ${JSON.stringify(shape)} ${JSON.stringify(reps)}`, [input(shape, 70 + k)], (t) => tf.tile(t, reps)));
+});
+
+test('slice and pad match the cpu backend', { skip }, () => {
+  const slices: [number[], number[], number[]][] = [
+    [[2, 17, 17, 8], [0, 0, 0, 0], [2, 16, 16, 8]], // ZeroPadding2D's gradient
+    [[2, 5, 7, 3], [1, 2, 3, 1], [1, 3, -1, 2]],
+    [[9, 4], [3, 0], [4, 4]],
+    [[100], [7], [50]],
+  ];
+  slices.forEach(([shape, begin, size], k) => compare(`slice ${JSON.stringify([shape, begin, size])}`, [input(shape, 130 + k)], (t) => tf.slice(t, begin, size)));
+  const pads: [number[], [number, number][], number][] = [
+    [[2, 16, 16, 8], [[0, 0], [0, 1], [0, 1], [0, 0]], 0], // ZeroPadding2D ((0,1),(0,1))
+    [[2, 5, 7, 3], [[1, 2], [0, 3], [2, 0], [1, 1]], 1.5],
+    [[7], [[3, 4]], -2],
+  ];
+  pads.forEach(([shape, paddings, value], k) => compare(`pad ${JSON.stringify([shape, paddings])}`, [input(shape, 140 + k)], (t) => tf.pad(t, paddings, value)));
 });
 
 test('cast, fill, zerosLike, onesLike and addN match the cpu backend', { skip }, () => {
@@ -190,7 +206,7 @@ test('batch norm forward and its gradient match the cpu backend', { skip }, () =
   }
 });
 
-test('fused gradients of relu, relu6, square, sigmoid, sum and mean match the cpu backend', { skip }, () => {
+test('fused gradients of relu, relu6, clipByValue, square, sigmoid, sum and mean match the cpu backend', { skip }, () => {
   const shape = [4, 9, 9, 64];
   const x = input(shape, 120, -8, 8);
   const dy = input(shape, 121);
@@ -199,6 +215,7 @@ test('fused gradients of relu, relu6, square, sigmoid, sum and mean match the cp
   compare('relu6 grad', [x, dy], grad(tf.relu6));
   compare('square grad', [x, dy], grad(tf.square));
   compare('sigmoid grad', [x, dy], grad(tf.sigmoid));
+  compare('clipByValue grad', [x, dy], grad((t) => tf.clipByValue(t, 0, 6)));
   compare('sum grad', [x, input([4, 1, 1, 64], 122)], (t, d) => tf.grad((a: tf.Tensor) => tf.sum(a, [1, 2], true))(t, d));
   compare('mean grad', [x, input([64], 123)], (t, d) => tf.grad((a: tf.Tensor) => tf.mean(a, [0, 1, 2]))(t, d));
 });

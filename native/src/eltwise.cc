@@ -13,7 +13,7 @@ namespace {
 enum BinaryOp {
   kAdd, kSub, kMul, kDiv, kMax, kMin, kSquaredDiff,
   // Gradients fused into one pass: f(dy, x).
-  kReluGrad, kRelu6Grad, kSquareGrad, kSigmoidGradFromY,
+  kReluGrad, kRelu6Grad, kSquareGrad, kSigmoidGradFromY, kClipGrad,
 };
 
 // `b` advances with stride sb (0 or 1) and `a` with sa; the four combinations are
@@ -70,13 +70,15 @@ void Broadcast(const float* a, const float* b, float* out, const std::vector<int
   }
 }
 
-// binary(op, a, b, out, dims, aStrides, bStrides)
+// binary(op, a, b, out, dims, aStrides, bStrides[, lo, hi])
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   const int op = static_cast<int>(ArgInt(info, 0));
   const float* a = ArgF32(info, 1).data;
   const float* b = ArgF32(info, 2).data;
   float* out = ArgF32(info, 3).data;
   const auto dims = ArgDims(info, 4), sa = ArgDims(info, 5), sb = ArgDims(info, 6);
+  const float lo = info.Length() > 8 ? static_cast<float>(ArgNum(info, 7)) : 0.f;
+  const float hi = info.Length() > 8 ? static_cast<float>(ArgNum(info, 8)) : 0.f;
   switch (op) {
     case kAdd: Broadcast(a, b, out, dims, sa, sb, [](float x, float y) { return x + y; }); break;
     case kSub: Broadcast(a, b, out, dims, sa, sb, [](float x, float y) { return x - y; }); break;
@@ -92,12 +94,15 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
       break;
     case kSquareGrad: Broadcast(a, b, out, dims, sa, sb, [](float dy, float x) { return dy * (x * 2.f); }); break;
     case kSigmoidGradFromY: Broadcast(a, b, out, dims, sa, sb, [](float dy, float y) { return dy * (y * (1.f - y)); }); break;
+    case kClipGrad:
+      Broadcast(a, b, out, dims, sa, sb, [lo, hi](float dy, float x) { return (x >= lo && x <= hi) ? dy : 0.f; });
+      break;
     default: Napi::Error::New(info.Env(), "selab binary: unknown op").ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();
 }
 
-enum UnaryOp { kRelu, kRelu6, kStep, kSigmoid, kSqrt, kRsqrt, kSquare, kNeg, kExp, kLog, kAbs, kTanh, kReciprocal, kLeakyRelu };
+enum UnaryOp { kRelu, kRelu6, kStep, kSigmoid, kSqrt, kRsqrt, kSquare, kNeg, kExp, kLog, kAbs, kTanh, kReciprocal, kLeakyRelu, kClip };
 
 template <class F>
 void Map(const float* x, float* out, int64_t n, F f) {
@@ -105,12 +110,13 @@ void Map(const float* x, float* out, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) out[i] = f(x[i]);
 }
 
-// unary(op, x, out, alpha)
+// unary(op, x, out, alpha[, beta])
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   const int op = static_cast<int>(ArgInt(info, 0));
   const F32 x = ArgF32(info, 1);
   float* out = ArgF32(info, 2).data;
   const float alpha = static_cast<float>(ArgNum(info, 3));
+  const float beta = info.Length() > 4 ? static_cast<float>(ArgNum(info, 4)) : 0.f;
   const int64_t n = static_cast<int64_t>(x.size);
   const float* p = x.data;
   switch (op) {
@@ -129,6 +135,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
     case kTanh: Map(p, out, n, [](float v) { return std::tanh(v); }); break;
     case kReciprocal: Map(p, out, n, [](float v) { return 1.f / v; }); break;
     case kLeakyRelu: Map(p, out, n, [alpha](float v) { return v < 0.f ? alpha * v : v; }); break;
+    case kClip: Map(p, out, n, [alpha, beta](float v) { return v > beta ? beta : (v < alpha ? alpha : v); }); break;
     default: Napi::Error::New(info.Env(), "selab unary: unknown op").ThrowAsJavaScriptException();
   }
   return info.Env().Undefined();

@@ -183,6 +183,59 @@ Napi::Value Tile(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// slice(x, out, inShape, begin, size): each output row is one contiguous run of the input.
+Napi::Value Slice(const Napi::CallbackInfo& info) {
+  const float* x = ArgF32(info, 0).data;
+  const F32 out = ArgF32(info, 1);
+  const auto shape = ArgDims(info, 2), begin = ArgDims(info, 3), size = ArgDims(info, 4);
+  const int r = static_cast<int>(shape.size());
+  std::vector<int64_t> inStride(r);
+  inStride[r - 1] = 1;
+  for (int k = r - 2; k >= 0; --k) inStride[k] = inStride[k + 1] * shape[k + 1];
+  const int64_t inner = size[r - 1];
+  const int64_t rows = static_cast<int64_t>(out.size) / std::max<int64_t>(inner, 1);
+#pragma omp parallel for num_threads(ThreadsFor(out.size)) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t rem = row, off = begin[r - 1];
+    for (int k = r - 2; k >= 0; --k) {
+      off += (begin[k] + rem % size[k]) * inStride[k];
+      rem /= size[k];
+    }
+    std::copy(x + off, x + off + inner, out.data + row * inner);
+  }
+  return info.Env().Undefined();
+}
+
+// pad(x, out, inShape, before, outShape, value)
+Napi::Value Pad(const Napi::CallbackInfo& info) {
+  const F32 x = ArgF32(info, 0);
+  const F32 out = ArgF32(info, 1);
+  const auto shape = ArgDims(info, 2), before = ArgDims(info, 3), outShape = ArgDims(info, 4);
+  const float value = static_cast<float>(ArgNum(info, 5));
+  const int r = static_cast<int>(shape.size());
+  std::vector<int64_t> outStride(r);
+  outStride[r - 1] = 1;
+  for (int k = r - 2; k >= 0; --k) outStride[k] = outStride[k + 1] * outShape[k + 1];
+  const int threads = ThreadsFor(out.size);
+  const int64_t n = static_cast<int64_t>(out.size);
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out.data[i] = value;
+  const int64_t inner = shape[r - 1];
+  const int64_t rows = static_cast<int64_t>(x.size) / std::max<int64_t>(inner, 1);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t rem = row, off = before[r - 1];
+    for (int k = r - 2; k >= 0; --k) {
+      off += (before[k] + rem % shape[k]) * outStride[k];
+      rem /= shape[k];
+    }
+    std::copy(x.data + row * inner, x.data + (row + 1) * inner, out.data + off);
+  }
+  return info.Env().Undefined();
+}
+
+SELAB_EXPORT("slice", Slice);
+SELAB_EXPORT("pad", Pad);
 SELAB_EXPORT("reduce", Reduce);
 SELAB_EXPORT("transpose", Transpose);
 SELAB_EXPORT("tile", Tile);

@@ -6,8 +6,8 @@ import { addon, cpuFallback, f32, i32, kernel } from './native-args.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {
-    binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, dims: number[], aStrides: number[], bStrides: number[]): void;
-    unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
+    binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, dims: number[], aStrides: number[], bStrides: number[], lo?: number, hi?: number): void;
+    unary(op: number, x: Float32Array, out: Float32Array, alpha: number, beta?: number): void;
     fill(out: Float32Array, value: number): void;
     castF32ToI32(x: Float32Array, out: Int32Array): void;
     castI32ToF32(x: Int32Array, out: Float32Array): void;
@@ -18,11 +18,11 @@ declare module '../addon.js' {
 /** Op codes of native/src/eltwise.cc. */
 export const BinaryOp = {
   add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, squaredDifference: 6,
-  reluGrad: 7, relu6Grad: 8, squareGrad: 9, sigmoidGradFromY: 10,
+  reluGrad: 7, relu6Grad: 8, squareGrad: 9, sigmoidGradFromY: 10, clipGrad: 11,
 } as const;
 const UnaryOp = {
   relu: 0, relu6: 1, step: 2, sigmoid: 3, sqrt: 4, rsqrt: 5, square: 6, neg: 7,
-  exp: 8, log: 9, abs: 10, tanh: 11, reciprocal: 12, leakyRelu: 13,
+  exp: 8, log: 9, abs: 10, tanh: 11, reciprocal: 12, leakyRelu: 13, clip: 14,
 } as const;
 
 export interface BroadcastPlan {
@@ -73,8 +73,8 @@ export function broadcastPlan(outShape: number[], aShape: number[], bShape: numb
   return { dims, aStrides, bStrides };
 }
 
-/** Runs a native binary op on two float32 tensors; undefined when either is not float32. */
-export function nativeBinary(backend: MathBackendCPU, op: number, a: TensorInfo, b: TensorInfo): TensorInfo | undefined {
+/** Runs a native binary op on two float32 tensors; undefined when either is not float32. `lo`/`hi` parametrise clipGrad. */
+export function nativeBinary(backend: MathBackendCPU, op: number, a: TensorInfo, b: TensorInfo, lo = 0, hi = 0): TensorInfo | undefined {
   const av = f32(backend, a);
   const bv = f32(backend, b);
   if (!av || !bv) return undefined;
@@ -82,7 +82,7 @@ export function nativeBinary(backend: MathBackendCPU, op: number, a: TensorInfo,
   const out = allocFloat32(tf.util.sizeFromShape(outShape));
   if (out.length > 0) {
     const plan = broadcastPlan(outShape, a.shape, b.shape);
-    addon().binary(op, av, bv, out, plan.dims, plan.aStrides, plan.bStrides);
+    addon().binary(op, av, bv, out, plan.dims, plan.aStrides, plan.bStrides, lo, hi);
   }
   return backend.makeTensorInfo(outShape, 'float32', out);
 }
@@ -95,7 +95,10 @@ function binaryKernel(kernelName: string, op: number): KernelConfig {
   });
 }
 
-function unaryKernel(kernelName: string, op: number, alpha: (attrs: NamedAttrMap | undefined) => number = () => 0): KernelConfig {
+function unaryKernel(
+  kernelName: string, op: number,
+  alpha: (attrs: NamedAttrMap | undefined) => number = () => 0, beta: (attrs: NamedAttrMap | undefined) => number = () => 0,
+): KernelConfig {
   const fallback = cpuFallback(kernelName);
   return kernel(kernelName, (args) => {
     const backend = args.backend as MathBackendCPU;
@@ -103,7 +106,7 @@ function unaryKernel(kernelName: string, op: number, alpha: (attrs: NamedAttrMap
     const xv = f32(backend, x);
     if (!xv) return fallback(args);
     const out = allocFloat32(xv.length);
-    addon().unary(op, xv, out, alpha(args.attrs));
+    addon().unary(op, xv, out, alpha(args.attrs), beta(args.attrs));
     return backend.makeTensorInfo(x.shape, 'float32', out);
   });
 }
@@ -136,6 +139,8 @@ export const elementwiseKernels: KernelConfig[] = [
   unaryKernel(tf.Tanh, UnaryOp.tanh),
   unaryKernel(tf.Reciprocal, UnaryOp.reciprocal),
   unaryKernel(tf.LeakyRelu, UnaryOp.leakyRelu, (attrs) => (attrs?.['alpha'] as number | undefined) ?? 0.2),
+  // tfjs-layers' ReLU layer with maxValue (MobileNet's ReLU6) is clipByValue(relu(x), 0, 6).
+  unaryKernel(tf.ClipByValue, UnaryOp.clip, (attrs) => attrs!['clipValueMin'] as number, (attrs) => attrs!['clipValueMax'] as number),
   kernel(tf.Cast, (args) => {
     const backend = args.backend as MathBackendCPU;
     const x = args.inputs['x'] as TensorInfo;

@@ -1,4 +1,4 @@
-// tfjs-core's gradients of batch norm, ReLU, Square, Mean and Sum spend several full-size
+// tfjs-core's gradients of batch norm, ReLU, clipByValue, Square, Mean and Sum spend several full-size
 // kernels on what is one pass over memory (a Tile of 1/sqrt(var) to x's shape, a mask via
 // Step then Multiply, a Fill of ones then Multiply then Divide). Gradients are registered per
 // kernel name, not per backend, so each override here takes the fused native route only while
@@ -13,13 +13,14 @@ import { BATCH_NORM_GRAD, isChannelVector } from './batchnorm.js';
 import { BinaryOp, nativeBinary } from './eltwise.js';
 import { BACKEND, kernel } from './native-args.js';
 
-/** f(dy, x) in one pass; attr `op` is a BinaryOp gradient code. */
+/** f(dy, x) in one pass; attr `op` is a BinaryOp gradient code (`lo`, `hi` for clipGrad). */
 const ELTWISE_GRAD = 'SelabEltwiseGrad';
 
 export const gradientKernels: KernelConfig[] = [
   kernel(ELTWISE_GRAD, (args) => {
     const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
-    const out = nativeBinary(args.backend as MathBackendCPU, (args.attrs as { op: number }).op, dy, x);
+    const { op, lo, hi } = args.attrs as { op: number; lo?: number; hi?: number };
+    const out = nativeBinary(args.backend as MathBackendCPU, op, dy, x, lo, hi);
     if (!out) throw new Error(`${ELTWISE_GRAD} takes float32 tensors`);
     return out;
   }),
@@ -39,8 +40,8 @@ function override(kernelName: string, native: (dy: Tensor, saved: Tensor[], attr
   });
 }
 
-function eltwiseGrad(dy: Tensor, x: Tensor, op: number): Tensor {
-  return tf.engine().runKernel(ELTWISE_GRAD, { dy, x }, { op }) as Tensor;
+function eltwiseGrad(dy: Tensor, x: Tensor, op: number, lo = 0, hi = 0): Tensor {
+  return tf.engine().runKernel(ELTWISE_GRAD, { dy, x }, { op, lo, hi }) as Tensor;
 }
 
 /** The reshaped dy repeated over the reduced axes, as Sum's and Mean's gradients need. */
@@ -61,6 +62,10 @@ export function installNativeGradients(): void {
   override(tf.Relu, (dy, [x]) => (x!.dtype === 'float32' ? { x: () => eltwiseGrad(dy, x!, BinaryOp.reluGrad) } : undefined));
   override(tf.Relu6, (dy, [x]) => (x!.dtype === 'float32' ? { x: () => eltwiseGrad(dy, x!, BinaryOp.relu6Grad) } : undefined));
   override(tf.Square, (dy, [x]) => (x!.dtype === 'float32' ? { x: () => eltwiseGrad(dy, x!, BinaryOp.squareGrad) } : undefined));
+  // tfjs-core: where(logicalAnd(greaterEqual(x, min), lessEqual(x, max)), dy, zerosLike(dy)), five kernels.
+  override(tf.ClipByValue, (dy, [x], attrs) =>
+    x!.dtype === 'float32' ? { x: () => eltwiseGrad(dy, x!, BinaryOp.clipGrad, attrs['clipValueMin'] as number, attrs['clipValueMax'] as number) } : undefined,
+  );
   override(tf.Sigmoid, (dy, [y]) => ({ x: () => eltwiseGrad(dy, y!, BinaryOp.sigmoidGradFromY) }));
   override(tf.Sum, (dy, [x], attrs) => (x!.dtype === 'float32' ? { x: () => spreadOverAxes(dy, x!, attrs['axis'], 1) } : undefined));
   override(tf.Mean, (dy, [x], attrs) => {

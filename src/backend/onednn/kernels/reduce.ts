@@ -9,6 +9,8 @@ declare module '../addon.js' {
     reduce(op: number, x: Float32Array, out: Float32Array, outer: number, reduced: number, inner: number): void;
     transpose(x: Float32Array, out: Float32Array, shape: number[], perm: number[]): void;
     tile(x: Float32Array, out: Float32Array, shape: number[], reps: number[]): void;
+    slice(x: Float32Array, out: Float32Array, shape: number[], begin: number[], size: number[]): void;
+    pad(x: Float32Array, out: Float32Array, shape: number[], before: number[], outShape: number[], value: number): void;
   }
 }
 
@@ -48,6 +50,8 @@ function reduceKernel(kernelName: string, op: number, axisAttr: 'axis' | 'reduct
 
 const transposeFallback = cpuFallback(tf.Transpose);
 const tileFallback = cpuFallback(tf.Tile);
+const sliceFallback = cpuFallback(tf.Slice);
+const padFallback = cpuFallback(tf.PadV2);
 
 export const reduceKernels: KernelConfig[] = [
   reduceKernel(tf.Sum, ReduceOp.sum, 'axis'),
@@ -74,6 +78,31 @@ export const reduceKernels: KernelConfig[] = [
     const outShape = x.shape.map((d, k) => d * reps[k]!);
     const out = allocFloat32(tf.util.sizeFromShape(outShape));
     if (out.length > 0) addon().tile(xv, out, x.shape, reps);
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  }),
+  // The gradient of ZeroPadding2D (MobileNet's stride-2 blocks) is a strided Slice.
+  kernel(tf.Slice, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const x = args.inputs['x'] as TensorInfo;
+    const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const xv = f32(backend, x);
+    if (!xv || x.shape.length === 0) return sliceFallback(args);
+    const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size) as [number[], number[]];
+    const n = tf.util.sizeFromShape(s);
+    if (n === 0) return sliceFallback(args);
+    const out = allocFloat32(n);
+    addon().slice(xv, out, x.shape, b, s);
+    return backend.makeTensorInfo(s, 'float32', out);
+  }),
+  kernel(tf.PadV2, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const x = args.inputs['x'] as TensorInfo;
+    const { paddings, constantValue } = args.attrs as unknown as { paddings: [number, number][]; constantValue: number };
+    const xv = f32(backend, x);
+    if (!xv || x.shape.length === 0 || xv.length === 0) return padFallback(args);
+    const outShape = x.shape.map((d, k) => paddings[k]![0] + d + paddings[k]![1]);
+    const out = allocFloat32(tf.util.sizeFromShape(outShape));
+    addon().pad(xv, out, x.shape, paddings.map((p) => p[0]), outShape, constantValue);
     return backend.makeTensorInfo(outShape, 'float32', out);
   }),
 ];
