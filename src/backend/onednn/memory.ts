@@ -10,15 +10,21 @@
 // entry viewing it has been disposed, and it never left through readSync/read
 // (dataSync/data/array return the storage itself on the cpu backend) nor came in through
 // write/move (tf.tensor(userArray) keeps the caller's array as storage).
+import { totalmem } from 'node:os';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendValues, DataId, DataType, TensorInfo } from '@tensorflow/tfjs-core';
 
 /** Smaller buffers come from V8's own heap cheaply enough. */
 const MIN_BYTES = 1 << 20;
 
+/**
+ * The pool must hold a whole step's worth of activations and gradients, or every step faults
+ * the excess in again: plain10+SE at batch 128 trains at 9.5 img/s with a 2 GiB cap and 74
+ * with 8 GiB. Default: a third of the machine's memory, at most 8 GiB.
+ */
 function poolCapBytes(): number {
   const raw = process.env.SELAB_POOL_MB;
-  const mb = raw === undefined || raw === '' ? 2048 : Number(raw);
+  const mb = raw === undefined || raw === '' ? Math.min(8192, totalmem() / 3 / 2 ** 20) : Number(raw);
   if (!Number.isFinite(mb) || mb < 0) throw new Error(`selab: SELAB_POOL_MB must be a non-negative number, got "${raw}"`);
   return mb * 2 ** 20;
 }
