@@ -2,9 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
+import { parseDecayEpochs, parseDecayFactor, stepLr } from '../src/train/schedule.js';
 import {
-  lrPhases, parseDecayEpochs, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointId, repeatSeed, scaledDecayEpochs, stepLr, sweepModel, sweepPoints, sweepRunDir,
+  parseGates, parseIntegrations, parseRatios, parseSqueezes, pointId, repeatSeed, scaledDecayEpochs, sweepModel, sweepPoints, sweepRunDir,
 } from '../src/train/sweep-plan.js';
+import { describeLrSchedule, planSweep } from '../src/train/sweep.js';
 
 test('the full grid: 5 ratios × 3 gates × 2 squeezes × 4 integrations, plus the baseline', () => {
   const grid = { ratio: [2, 4, 8, 16, 32], gate: parseGates('sigmoid,tanh,relu'), squeeze: parseSqueezes('avg,max'), integration: parseIntegrations('standard,pre,post,identity') };
@@ -48,13 +50,25 @@ test('step learning-rate schedule of the SE CIFAR recipe', () => {
   assert.deepEqual([1, 82, 83, 123, 124, 164].map((e) => Number(stepLr(0.1, e, [82, 123], 0.1).toPrecision(6))), [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]);
 });
 
-test('a step schedule becomes constant-lr phases, each continued from the last checkpoint', () => {
-  const phases = lrPhases(164, 0.1, [82, 123], 0.1).map((p) => ({ until: p.until, lr: Number(p.lr.toPrecision(6)) }));
-  assert.deepEqual(phases, [{ until: 82, lr: 0.1 }, { until: 123, lr: 0.01 }, { until: 164, lr: 0.001 }]);
-  // Decays outside 1 … epochs − 1 do nothing; the recipe's points scale with the run's length.
-  assert.deepEqual(lrPhases(1, 0.1, [82, 123], 0.1), [{ until: 1, lr: 0.1 }]);
+test('the recipe\'s decay epochs scale with the run\'s length; the sweep passes them to the runner', () => {
   assert.deepEqual(scaledDecayEpochs(164), [82, 123]);
   assert.deepEqual(scaledDecayEpochs(20), [10, 15]);
+  // 0.5 and 0.75 of one epoch both round to 1: one decay, not two.
+  assert.deepEqual(scaledDecayEpochs(1), [1]);
   assert.deepEqual(parseDecayEpochs('none'), []);
+  assert.deepEqual(parseDecayEpochs('123, 82'), [82, 123]);
   assert.throws(() => parseDecayEpochs('0'), /--lr-decay-epochs: "0" is not a positive integer/);
+  assert.throws(() => parseDecayEpochs('3,3'), /--lr-decay-epochs: "3,3" lists an epoch twice/);
+  assert.equal(parseDecayFactor('0.2'), 0.2);
+  assert.throws(() => parseDecayFactor('2'), /--lr-decay-factor "2": expected a number in \(0, 1\]/);
+  const p = planSweep({ model: 'resnet20' });
+  assert.deepEqual([p.config.lrDecayEpochs, p.config.lrDecayFactor, p.config.weightDecay], [[82, 123], 0.1, 1e-4]);
+  assert.deepEqual(p.config.normalize, { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] });
+  assert.equal(describeLrSchedule(p.config), '0.1 to epoch 82, 0.01 to epoch 123, 0.001 to epoch 164');
+  const q = planSweep({ model: 'resnet20', epochs: '20', lrDecayEpochs: '5', lrDecayFactor: '0.5', weightDecay: '5e-4', normalize: false });
+  assert.deepEqual([q.config.lrDecayEpochs, q.config.lrDecayFactor, q.config.weightDecay, q.config.normalize], [[5], 0.5, 5e-4, null]);
+  assert.equal(describeLrSchedule(q.config), '0.1 to epoch 5, 0.05 to epoch 20');
+  const r = planSweep({ model: 'resnet20', preset: 'reference' });
+  assert.deepEqual([r.config.lrDecayEpochs, r.config.weightDecay, r.config.normalize], [[], 0, null]);
+  assert.throws(() => planSweep({ model: 'resnet20', weightDecay: '-1' }), /--weight-decay "-1": expected a number ≥ 0/);
 });

@@ -49,13 +49,14 @@ test('a tiny sweep (2 points × 2 seeds, 2 short epochs) runs end to end and its
   const data = join(tmp, 'data');
   const out = join(tmp, 'runs');
   await writeCifar(data);
-  // Two epochs with the lr divided by 10 after the first: the step schedule runs as two phases.
+  // Two epochs with the lr divided by 10 after the first: the runner's own per-epoch schedule.
   const args = ['sweep', '--model', 'resnet8', '--name', 'tiny', '--ratio', '4', '--repeats', '2', '--epochs', '2', '--lr-decay-epochs', '1',
     '--batch-size', '8', '--train-limit', '8', '--test-limit', '8', '--data', data, '--out', out];
 
   const first = await selab(args);
   assert.equal(first.code, 0, first.stderr);
-  assert.match(first.stderr, /sweep tiny: resnet8, 2 points × 2 seeds = 4 runs, preset se-cifar \(sgd-momentum lr 0\.1 to epoch 1, 0\.01 to epoch 2, batch 8, augmentation\)/);
+  assert.match(first.stderr, /sweep tiny: resnet8, 2 points × 2 seeds = 4 runs, preset se-cifar \(sgd-momentum lr 0\.1 to epoch 1, 0\.01 to epoch 2, weight decay 0\.0001, batch 8, augmentation, normalisation\)/);
+  assert.doesNotMatch(first.stderr, /not applied/);
   assert.match(first.stderr, /4 trained, 0 already completed, 0 failed/);
   assert.match(first.stdout, /\[4\/4\] r4-sigmoid-avg-standard seed_2 \(seed 2\): training/);
 
@@ -69,9 +70,11 @@ test('a tiny sweep (2 points × 2 seeds, 2 short epochs) runs end to end and its
     assert.equal(runFile.config.seed, k);
     assert.equal(runFile.se, point !== 'baseline');
     assert.equal(runFile.config.augment, true);
+    assert.deepEqual([runFile.config.lr, runFile.config.lrDecayEpochs, runFile.config.lrDecayFactor, runFile.config.weightDecay], [0.1, [1], 0.1, 1e-4]);
+    assert.deepEqual(runFile.config.normalize, { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] });
     const history = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8'));
     assert.deepEqual(history.rows.map((r: { epoch: number; lr: number }) => [r.epoch, Number(r.lr.toPrecision(6))]), [[1, 0.1], [2, 0.01]]);
-    assert.equal(runFile.resumes.length, 1, 'the second phase continued the run from its checkpoint');
+    assert.equal(runFile.resumes.length, 0, 'one run trains the whole schedule, no phases resumed from checkpoints');
   }
 
   // The table: both points with 2 runs, "mean ± std" cells, and a verdict for the SE point.

@@ -10,12 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { trainEpoch, type Batch } from '../src/train/loop.js';
 import { activationBytesPerImage, chooseMicroBatch } from '../src/train/microbatch.js';
-import { makeOptimizer } from '../src/train/optimizers.js';
+import { makeOptimizer, setLearningRate } from '../src/train/optimizers.js';
+import { CIFAR10_NORMALIZE, caseConfig, parseOverrides } from '../src/train/cases-run.js';
+import { getCase } from '../src/models/cases.js';
 import { silentProgress } from '../src/train/progress.js';
 import { parseCaseList } from '../src/train/ranges.js';
 import { readHistory, readRunFile, type HistoryRow } from '../src/train/runfiles.js';
 import { RunError, runTraining } from '../src/train/runner.js';
-import { tinyModel, tinyRequest } from './train-helpers.js';
+import { generatedSplit, tinyModel, tinyRequest } from './train-helpers.js';
 
 let dir: string;
 before(async () => {
@@ -206,5 +208,90 @@ describe('parseCaseList', () => {
     assert.throws(() => parseCaseList('1-x', known), /"1-x" is not a case number or range/);
     assert.throws(() => parseCaseList('1,,2', known), /"" is not a case number/);
     assert.throws(() => parseCaseList('8', known), /unknown case 8; known cases: 1, 2, 3, 4, 5, 6, 7/);
+  });
+});
+
+describe('weight decay, lr schedule and normalisation', () => {
+  it('weight decay changes one SGD step by exactly lr·wd·w on kernels, and not on BN gamma/beta or biases', async () => {
+    const xs = tf.randomUniform([4, 8, 8, 3], 0, 1, 'float32', 11);
+    const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 10);
+    const a = tinyModel();
+    const b = tinyModel();
+    b.setWeights(a.getWeights());
+    const w0 = a.trainableWeights.map((w) => Array.from(w.read().dataSync()));
+    // Made with lr 1 and set to 0.1 as the schedule does: the step must use 0.1. First momentum step: v = g.
+    const sgd = () => {
+      const o = makeOptimizer({ name: 'sgd-momentum', lr: 1, momentum: 0.9 });
+      setLearningRate(o, 0.1);
+      return o;
+    };
+    const lr = 0.1;
+    const wd = 0.05;
+    await trainEpoch({ model: a, optimizer: sgd(), batches: [{ xs: xs.clone(), ys: ys.clone() }], images: 4, batchSize: 4 });
+    await trainEpoch({ model: b, optimizer: sgd(), batches: [{ xs: xs.clone(), ys: ys.clone() }], images: 4, batchSize: 4, weightDecay: wd });
+    const decayed: string[] = [];
+    a.trainableWeights.forEach((w, i) => {
+      const x = w.read().dataSync();
+      const y = b.trainableWeights[i]!.read().dataSync();
+      const kernel = w.originalName.endsWith('kernel');
+      if (kernel) decayed.push(w.originalName);
+      x.forEach((v, j) => {
+        const expected = kernel ? -lr * wd * w0[i]![j]! : 0;
+        assert.ok(Math.abs(y[j]! - v - expected) < 1e-6, `${w.originalName}[${j}]: with wd − without = ${y[j]! - v}, expected ${expected}`);
+      });
+    });
+    assert.deepEqual(decayed, ['conv/kernel', 'predictions/kernel']);
+    assert.ok(a.trainableWeights.some((w) => w.originalName === 'bn/gamma') && a.trainableWeights.some((w) => w.originalName === 'bn/beta'));
+    tf.dispose([xs, ys]);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('step lr schedule: history rows show the lr of each epoch, recorded in run.json, and it survives --resume', async () => {
+    const schedule = { optimizer: 'sgd-momentum', lr: 0.1, momentum: 0.9, lrDecayEpochs: [1, 2], lrDecayFactor: 0.5, weightDecay: 1e-3 };
+    await runTraining(tinyRequest(join(dir, 'sched-whole'), schedule));
+    const whole = (await readHistory(join(dir, 'sched-whole', 'tiny'))).rows;
+    assert.deepEqual(whole.map((r) => r.lr), [0.1, 0.05, 0.025]);
+    const out = join(dir, 'sched-split');
+    await runTraining(tinyRequest(out, { ...schedule, epochs: 2 }));
+    const resumed = await runTraining(tinyRequest(out, schedule, { resume: true }));
+    const split = (await readHistory(join(out, 'tiny'))).rows;
+    assert.deepEqual(split.map((r) => r.lr), [0.1, 0.05, 0.025]);
+    comparable(whole).forEach((r, i) => assert.ok(Math.abs(r.val_loss - split[i]!.val_loss) <= 1e-5 * Math.max(1, r.val_loss), `epoch ${i + 1}`));
+    assert.deepEqual([resumed.config.lrDecayEpochs, resumed.config.lrDecayFactor, resumed.config.weightDecay], [[1, 2], 0.5, 1e-3]);
+    // Weight decay is part of the run; changing it on --resume is refused like any other setting.
+    await assert.rejects(runTraining(tinyRequest(out, { ...schedule, epochs: 4, weightDecay: 0 }, { resume: true })), /weightDecay: 0 \(the run has 0\.001\)/);
+  });
+
+  it('--normalize reaches the batches: a generated dataset at the CIFAR-10 means gives inputs of mean ≈ 0', async () => {
+    const o = parseOverrides({ normalize: true, weightDecay: '1e-4', lrDecayEpochs: '3,2' });
+    const config = caseConfig(getCase(1), o);
+    assert.deepEqual([config.normalize, config.weightDecay, config.lrDecayEpochs], [CIFAR10_NORMALIZE, 1e-4, [2, 3]]);
+    // On --resume the saved configuration is the base: the flags need not be repeated.
+    const again = caseConfig(getCase(1), parseOverrides({}), { ...config, microBatch: 32 });
+    assert.deepEqual([again.normalize, again.weightDecay, again.lrDecayEpochs], [CIFAR10_NORMALIZE, 1e-4, [2, 3]]);
+    assert.throws(() => parseOverrides({ weightDecay: 'x' }), /--weight-decay "x": expected a number ≥ 0/);
+
+    // Every pixel at round(255·mean_c): after normalisation each channel is within 0.01 of 0.
+    const split = generatedSplit(40, 3);
+    for (let p = 0; p < split.images.length; p++) split.images[p] = Math.round(255 * CIFAR10_NORMALIZE.mean[p % 3]!);
+    const means: number[][] = [];
+    class Probe extends tfl.layers.Layer {
+      static readonly className = 'Probe';
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+        means.push(Array.from(tf.tidy(() => tf.mean(x, [0, 1, 2])).dataSync()));
+        return tf.clone(x);
+      }
+    }
+    const buildModel = async () => {
+      const input = tfl.input({ shape: [8, 8, 3] });
+      const x = new Probe({}).apply(input) as tfl.SymbolicTensor;
+      return tfl.model({ inputs: input, outputs: tinyModel().apply(x) as tfl.SymbolicTensor });
+    };
+    const run = await runTraining(tinyRequest(join(dir, 'norm'), { epochs: 1, normalize: CIFAR10_NORMALIZE }, { buildModel, train: split, test: split }));
+    assert.deepEqual(run.config.normalize, CIFAR10_NORMALIZE);
+    assert.ok(means.length > 0);
+    for (const m of means) for (const v of m) assert.ok(Math.abs(v) < 0.01, `channel mean ${v}`);
   });
 });

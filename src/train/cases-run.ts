@@ -4,6 +4,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BACKEND_NAMES, selectBackend, type BackendName } from '../backend/select.js';
 import { loadCifar10 } from '../data/cifar.js';
+import { CIFAR10_MEAN, CIFAR10_STD } from '../data/batches.js';
 import { parsePreprocess } from '../data/preprocess.js';
 import { buildCaseModel, CASES, getCase, type ReferenceCase } from '../models/cases.js';
 import { imagenetArchFor, resolveWeights } from '../models/weights.js';
@@ -12,6 +13,7 @@ import { makeProgress, type ProgressSink } from './progress.js';
 import { parseCaseList } from './ranges.js';
 import { readRunFile, RUN_FILE, type RunConfig, type RunFile } from './runfiles.js';
 import { RunError, runTraining, validateConfig, type RunRequest } from './runner.js';
+import { parseDecayEpochs, parseDecayFactor } from './schedule.js';
 
 /** The flags as commander gives them: undefined when not given. */
 export interface TrainFlags {
@@ -31,7 +33,14 @@ export interface TrainFlags {
   weights?: string;
   preprocess?: string;
   augment?: boolean;
+  normalize?: boolean;
+  weightDecay?: string;
+  lrDecayEpochs?: string;
+  lrDecayFactor?: string;
 }
+
+/** `--normalize`: CIFAR-10's per-channel mean/std of pixel/255. */
+export const CIFAR10_NORMALIZE = { mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
 
 export const DEFAULT_OUT = 'runs';
 export const DEFAULT_SEED = 1;
@@ -64,6 +73,10 @@ export interface Overrides {
   seed?: number;
   preprocess?: string;
   augment?: boolean;
+  normalize?: boolean;
+  weightDecay?: number;
+  lrDecayEpochs?: number[];
+  lrDecayFactor?: number;
   weights?: string;
 }
 
@@ -91,6 +104,14 @@ export function parseOverrides(flags: TrainFlags): Overrides {
   }
   if (flags.preprocess !== undefined) o.preprocess = parsePreprocess(flags.preprocess);
   if (flags.augment) o.augment = true;
+  if (flags.normalize) o.normalize = true;
+  if (flags.weightDecay !== undefined) {
+    const wd = Number(flags.weightDecay);
+    if (flags.weightDecay.trim() === '' || !Number.isFinite(wd) || wd < 0) throw new Error(`--weight-decay ${JSON.stringify(flags.weightDecay)}: expected a number ≥ 0`);
+    o.weightDecay = wd;
+  }
+  if (flags.lrDecayEpochs !== undefined) o.lrDecayEpochs = parseDecayEpochs(flags.lrDecayEpochs);
+  if (flags.lrDecayFactor !== undefined) o.lrDecayFactor = parseDecayFactor(flags.lrDecayFactor);
   if (flags.weights !== undefined) {
     if (flags.weights.trim() === '') throw new Error('--weights: empty value (expected imagenet, none, a file path or a URL)');
     o.weights = flags.weights;
@@ -127,6 +148,10 @@ export function caseConfig(c: ReferenceCase, o: Overrides, base?: RunConfig): Ru
     weights: c.training === 'transfer' ? 'imagenet' : 'none',
     preprocess: 'scale',
     augment: false,
+    normalize: null,
+    weightDecay: 0,
+    lrDecayEpochs: [],
+    lrDecayFactor: 0.1,
   };
   const config = { ...fromPreset };
   if (o.optimizer) Object.assign(config, { optimizer: o.optimizer.name, lr: o.optimizer.lr, momentum: o.optimizer.momentum });
@@ -139,6 +164,10 @@ export function caseConfig(c: ReferenceCase, o: Overrides, base?: RunConfig): Ru
   if (o.seed !== undefined) config.seed = o.seed;
   if (o.preprocess !== undefined) config.preprocess = o.preprocess;
   if (o.augment !== undefined) config.augment = o.augment;
+  if (o.normalize) config.normalize = CIFAR10_NORMALIZE;
+  if (o.weightDecay !== undefined) config.weightDecay = o.weightDecay;
+  if (o.lrDecayEpochs !== undefined) config.lrDecayEpochs = o.lrDecayEpochs;
+  if (o.lrDecayFactor !== undefined) config.lrDecayFactor = o.lrDecayFactor;
   if (o.weights !== undefined) config.weights = o.weights;
   return config;
 }

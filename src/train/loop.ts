@@ -69,12 +69,25 @@ export interface TrainEpochOptions {
   onStep?: (info: StepInfo) => void;
   /** Checked after every step; an aborted signal ends the epoch with an AbortError. */
   signal?: AbortSignal;
+  /** L2 weight decay on the decayed weights (see decaysWeight), added to their gradients as in PyTorch's SGD (default 0). */
+  weightDecay?: number;
+}
+
+/**
+ * Weight decay applies to conv and dense kernels (conv, depthwise, SE reduce/expand kernels) but
+ * not to biases or BatchNorm gamma/beta, the usual choice for CIFAR ResNets: decaying BN's scale
+ * only rescales what the next BN undoes.
+ */
+export function decaysWeight(originalName: string): boolean {
+  return /kernel$/.test(originalName);
 }
 
 export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics> {
   const { model, optimizer, images, batchSize } = opts;
   const steps = stepCount(images, batchSize);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const weightDecay = opts.weightDecay ?? 0;
+  const decayed = model.trainableWeights.map((w) => weightDecay > 0 && decaysWeight(w.originalName));
   const start = performance.now();
   let step = 0;
   let stepSize = Math.min(batchSize, images);
@@ -122,6 +135,13 @@ export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics>
       tf.dispose([...accum.filter((g): g is tf.Tensor => g !== null), stepLoss, stepCorrect]);
       throw new NonFiniteLossError(step, loss);
     }
+    // grad += wd·w on the whole step's gradient, before the optimizer sees it (PyTorch SGD's weight_decay).
+    accum = accum.map((g, i) => {
+      if (!decayed[i]) return g;
+      const sum = tf.tidy(() => tf.add(g!, tf.mul(vars[i]!, weightDecay)));
+      g!.dispose();
+      return sum;
+    });
     optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: accum[i]! })));
     tf.dispose(accum.filter((g): g is tf.Tensor => g !== null));
     accum = vars.map(() => null);

@@ -53,3 +53,14 @@ export function makeOptimizer(preset: OptimizerPreset | string): tf.Optimizer {
       throw new Error(`unknown optimizer "${(p as { name: unknown }).name}": expected one of ${OPTIMIZER_NAMES.join(', ')}`);
   }
 }
+
+/**
+ * Changes the lr of an optimizer made by makeOptimizer, keeping its state. SGD and momentum hold
+ * −lr as a kept scalar (setLearningRate replaces it); Adam and RMSProp read the number at each step.
+ */
+export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  // Not `instanceof tf.SGDOptimizer`: tfjs' Optimizer overrides instanceof to match any optimizer.
+  const o = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+  else o.learningRate = lr;
+}

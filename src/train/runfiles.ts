@@ -42,6 +42,11 @@ export interface RunConfig {
   augment: boolean;
   /** Per-channel mean/std of pixel/255 applied to train and test batches; absent or null: none. */
   normalize?: { mean: number[]; std: number[] } | null;
+  /** L2 weight decay on conv/dense kernels (grad += wd·w); absent in older runs: 0. */
+  weightDecay?: number;
+  /** Epochs after which the lr is multiplied by lrDecayFactor; absent in older runs: none. */
+  lrDecayEpochs?: number[];
+  lrDecayFactor?: number;
 }
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'stopped';

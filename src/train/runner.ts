@@ -21,8 +21,9 @@ import { packageRoot } from '../util/paths.js';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { evaluate, NonFiniteLossError, trainEpoch, type Batch } from './loop.js';
 import { chooseMicroBatch, defaultMemoryBudget } from './microbatch.js';
-import { makeOptimizer, type OptimizerName } from './optimizers.js';
+import { makeOptimizer, setLearningRate, type OptimizerName } from './optimizers.js';
 import { formatDuration, silentProgress, type ProgressSink } from './progress.js';
+import { stepLr } from './schedule.js';
 import { withSeededRandom } from './seed.js';
 import {
   readRunFile,
@@ -64,7 +65,12 @@ export interface RunRequest {
 }
 
 /** Configuration that may differ when a run is resumed; anything else must match. */
-const RESUMABLE_CHANGES: readonly (keyof RunConfig)[] = ['epochs', 'backend', 'data', 'lr'];
+const RESUMABLE_CHANGES: readonly (keyof RunConfig)[] = ['epochs', 'backend', 'data', 'lr', 'lrDecayEpochs', 'lrDecayFactor'];
+
+/** The optional fields filled in, so that runs written before they existed compare and resume. */
+function withDefaults<C extends RunRequest['config']>(config: C): C & Required<Pick<RunConfig, 'normalize' | 'weightDecay' | 'lrDecayEpochs' | 'lrDecayFactor'>> {
+  return { ...config, normalize: config.normalize ?? null, weightDecay: config.weightDecay ?? 0, lrDecayEpochs: config.lrDecayEpochs ?? [], lrDecayFactor: config.lrDecayFactor ?? 0.1 };
+}
 
 export class RunError extends Error {
   constructor(
@@ -90,6 +96,12 @@ export function validateConfig(config: RunRequest['config']): void {
     throw new Error(`--micro-batch ${config.microBatch} must divide --batch-size ${config.batchSize}`);
   }
   if (!(Number.isFinite(config.lr) && config.lr > 0)) throw new Error(`--lr must be a positive number, got ${config.lr}`);
+  const wd = config.weightDecay ?? 0;
+  if (!(Number.isFinite(wd) && wd >= 0)) throw new Error(`--weight-decay must be a number ≥ 0, got ${wd}`);
+  for (const e of config.lrDecayEpochs ?? []) intAtLeast('--lr-decay-epochs', e, 1);
+  if (config.normalize && config.preprocess !== 'scale') throw new Error(`--normalize replaces --preprocess ${config.preprocess}: use one or the other`);
+  const factor = config.lrDecayFactor ?? 0.1;
+  if (!(factor > 0 && factor <= 1)) throw new Error(`--lr-decay-factor must be in (0, 1], got ${factor}`);
 }
 
 let cachedVersions: Record<string, string> | undefined;
@@ -145,7 +157,9 @@ async function* asLoopBatches(source: AsyncGenerator<DataBatch>, preprocess: Pre
   }
 }
 
-function checkResumable(saved: RunConfig, wanted: RunRequest['config'], dir: string): void {
+function checkResumable(savedConfig: RunConfig, wantedConfig: RunRequest['config'], dir: string): void {
+  const saved = withDefaults(savedConfig);
+  const wanted = withDefaults(wantedConfig);
   const diffs: string[] = [];
   for (const key of Object.keys(saved) as (keyof RunConfig)[]) {
     if (RESUMABLE_CHANGES.includes(key) || key === 'microBatch') continue;
@@ -183,7 +197,8 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
 
   const model = await withSeededRandom(req.config.seed, () => req.buildModel({ restoring: checkpoint !== null }));
   const microBatch = req.config.microBatch ?? (checkpoint && previous ? previous.config.microBatch : chooseMicroBatch(model, req.config.batchSize, req.memoryBudget ?? defaultMemoryBudget(tf.getBackend())));
-  const config: RunConfig = { ...req.config, microBatch };
+  const config: RunConfig = withDefaults({ ...req.config, microBatch });
+  const lrAt = (epoch: number): number => stepLr(config.lr, epoch, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1);
   const optimizer = makeOptimizer({ name: config.optimizer as OptimizerName, lr: config.lr, ...(config.momentum !== null ? { momentum: config.momentum } : {}) });
 
   let rows: HistoryRow[] = [];
@@ -240,7 +255,11 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
   if (checkpoint) await writeHistory(dir, rows);
   progress.log(
     `${label}: ${req.meta.name}, ${run.params.toLocaleString('en-US')} params, batch ${config.batchSize} as ${config.batchSize / microBatch} × ${microBatch}, ` +
-      `${trainData.count} train / ${testData.count} test images, ${config.optimizer} lr ${config.lr}, backend ${config.backend}` +
+      `${trainData.count} train / ${testData.count} test images, ${config.optimizer} lr ${config.lr}` +
+      (config.lrDecayEpochs?.length ? ` ×${config.lrDecayFactor} after epoch${config.lrDecayEpochs.length > 1 ? 's' : ''} ${config.lrDecayEpochs.join(', ')}` : '') +
+      (config.weightDecay ? `, weight decay ${config.weightDecay}` : '') +
+      (config.normalize ? ', normalised' : '') +
+      `, backend ${config.backend}` +
       (rows.length > 0 ? `, resuming after epoch ${rows.length}` : ''),
   );
 
@@ -248,6 +267,8 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
   try {
     for (let epoch = rows.length + 1; epoch <= config.epochs; epoch++) {
       const t0 = performance.now();
+      const lr = lrAt(epoch);
+      setLearningRate(optimizer, lr);
       progress.startEpoch(`${label} epoch ${epoch}/${config.epochs}`, Math.ceil(trainData.count / config.batchSize));
       const trained = await trainEpoch({
         model,
@@ -255,6 +276,7 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
         batches: asLoopBatches(trainData.epoch(epoch), preprocess),
         images: trainData.count,
         batchSize: config.batchSize,
+        weightDecay: config.weightDecay ?? 0,
         onStep: (info) => progress.step(info),
         ...(req.signal ? { signal: req.signal } : {}),
       });
@@ -265,7 +287,7 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
         acc: trained.acc,
         val_loss: tested.loss,
         val_acc: tested.acc,
-        lr: config.lr,
+        lr,
         seconds: (performance.now() - t0) / 1000,
         imagesPerSecond: trained.images / trained.seconds,
       };

@@ -158,39 +158,10 @@ export const SE_CIFAR_RECIPE = {
   lrDecayEpochs: [82, 123],
   lrDecayFactor: 0.1,
   augment: true,
+  normalize: true,
 } as const;
 
-/** Learning rate at `epoch` (1-based) under a step schedule. */
-export function stepLr(lr: number, epoch: number, decayEpochs: readonly number[], factor: number): number {
-  return decayEpochs.reduce((acc, e) => (epoch > e ? acc * factor : acc), lr);
-}
-
-export interface LrPhase {
-  /** Train up to and including this epoch… */
-  until: number;
-  /** …with this learning rate. */
-  lr: number;
-}
-
-/**
- * A step schedule as consecutive constant-lr phases: decays after each of `decayEpochs` (those
- * inside 1 … epochs − 1), each multiplying the lr by `factor`.
- */
-export function lrPhases(epochs: number, lr: number, decayEpochs: readonly number[], factor: number): LrPhase[] {
-  const cuts = [...new Set(decayEpochs.filter((e) => e >= 1 && e < epochs))].sort((a, b) => a - b);
-  return [...cuts, epochs].map((until) => ({ until, lr: stepLr(lr, until, cuts, factor) }));
-}
-
-/** The recipe's decay points scaled to another length: 82/164 and 123/164 of the epochs. */
+/** The recipe's decay points scaled to another length: 82/164 and 123/164 of the epochs (once each when they round together). */
 export function scaledDecayEpochs(epochs: number): number[] {
-  return SE_CIFAR_RECIPE.lrDecayEpochs.map((e) => Math.round((e / SE_CIFAR_RECIPE.epochs) * epochs));
-}
-
-export function parseDecayEpochs(v: string): number[] {
-  if (v.trim() === 'none') return [];
-  return parseList('--lr-decay-epochs', v, (s) => {
-    const e = Number(s);
-    if (!Number.isInteger(e) || e < 1) throw new Error(`--lr-decay-epochs: "${s}" is not a positive integer`);
-    return e;
-  });
+  return [...new Set(SE_CIFAR_RECIPE.lrDecayEpochs.map((e) => Math.round((e / SE_CIFAR_RECIPE.epochs) * epochs)))];
 }

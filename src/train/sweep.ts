@@ -6,14 +6,15 @@ import { selectBackend } from '../backend/select.js';
 import { loadCifar10 } from '../data/cifar.js';
 import { SE_INTEGRATIONS } from '../models/resnet.js';
 import { SQUEEZE_MODES } from '../se/squeeze-excitation.js';
-import { DEFAULT_OUT, DEFAULT_SEED, parseBackend, parseOverrides, type TrainFlags } from './cases-run.js';
+import { CIFAR10_NORMALIZE, DEFAULT_OUT, DEFAULT_SEED, parseBackend, parseOverrides, type TrainFlags } from './cases-run.js';
 import { makeProgress, type ProgressSink } from './progress.js';
 import { readRunFile, type RunFile } from './runfiles.js';
+import { stepLr } from './schedule.js';
 import { RunError, runTraining, validateConfig, type RunRequest } from './runner.js';
 import {
-  checkSweepName, lrPhases, parseDecayEpochs, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointParams, repeatSeed,
+  checkSweepName, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointParams, repeatSeed,
   scaledDecayEpochs, SE_CIFAR_RECIPE, SWEEP_GATES, SWEEP_RATIOS, sweepModel, sweepPoints, sweepRunDir,
-  type LrPhase, type SweepGrid, type SweepModel, type SweepPoint,
+  type SweepGrid, type SweepModel, type SweepPoint,
 } from './sweep-plan.js';
 
 export interface SweepSpec {
@@ -62,7 +63,7 @@ export function sweepJobs(spec: SweepSpec): SweepJob[] {
 
 export type JobState = { state: 'new' } | { state: 'completed'; run: RunFile } | { state: 'unfinished'; run: RunFile };
 
-/** A run is complete once it has trained all `epochs` (a run stopped between lr phases is not). */
+/** A run is complete once it has trained all `epochs` (one completed with fewer, then given more, is not). */
 export async function jobState(job: SweepJob, epochs: number): Promise<JobState> {
   let run: RunFile;
   try {
@@ -134,17 +135,17 @@ export async function runSweep(jobs: readonly SweepJob[], options: { resume: boo
 /** Training recipes a sweep can start from; flags override any field. */
 export const SWEEP_PRESETS = {
   /**
-   * The SE paper's CIFAR recipe as far as the runner expresses it: SGD momentum 0.9, lr 0.1
-   * divided by 10 after epochs 82 and 123 (scaled to --epochs), batch 128, 164 epochs, pad-4 +
-   * random-crop + flip augmentation. Its weight decay 1e-4 and mean/std normalisation are not
-   * applied: the runner has neither yet.
+   * The SE paper's CIFAR recipe: SGD momentum 0.9, lr 0.1 divided by 10 after epochs 82 and 123
+   * (scaled to --epochs), weight decay 1e-4, batch 128, 164 epochs, pad-4 + random-crop + flip
+   * augmentation, per-channel mean/std normalisation.
    */
   'se-cifar': {
     epochs: SE_CIFAR_RECIPE.epochs, batchSize: SE_CIFAR_RECIPE.batchSize, optimizer: 'sgd-momentum',
     lr: SE_CIFAR_RECIPE.lr, momentum: SE_CIFAR_RECIPE.momentum, augment: SE_CIFAR_RECIPE.augment, lrDecay: true,
+    weightDecay: SE_CIFAR_RECIPE.weightDecay, normalize: SE_CIFAR_RECIPE.normalize,
   },
   /** The reference study's from-scratch training (cases 1–2): Adam 1e-3, batch 1024, 100 epochs, no augmentation. */
-  reference: { epochs: 100, batchSize: 1024, optimizer: 'adam', lr: 1e-3, momentum: null, augment: false, lrDecay: false },
+  reference: { epochs: 100, batchSize: 1024, optimizer: 'adam', lr: 1e-3, momentum: null, augment: false, lrDecay: false, weightDecay: 0, normalize: false },
 } as const;
 export type SweepPresetId = keyof typeof SWEEP_PRESETS;
 export const SWEEP_PRESET_IDS = Object.keys(SWEEP_PRESETS) as SweepPresetId[];
@@ -159,8 +160,6 @@ export interface SweepFlags extends TrainFlags {
   baseline?: boolean;
   repeats?: string;
   preset?: string;
-  lrDecayEpochs?: string;
-  lrDecayFactor?: string;
 }
 
 /** `all` means the SE paper's values for that dimension. */
@@ -179,8 +178,6 @@ export interface PlannedSweep {
   model: SweepModel;
   preset: SweepPresetId;
   config: RunRequest['config'];
-  /** Constant-lr phases of every run; one phase without a schedule. */
-  phases: LrPhase[];
   jobs: SweepJob[];
 }
 
@@ -213,14 +210,14 @@ export function planSweep(flags: SweepFlags): PlannedSweep {
     data: '',
     weights: 'none',
     preprocess: overrides.preprocess ?? 'scale',
-    // --no-augment switches off the se-cifar preset's augmentation.
+    // --no-augment and --no-normalize switch off the se-cifar preset's augmentation and normalisation.
     augment: flags.augment === false ? false : (overrides.augment ?? p.augment),
+    normalize: (flags.normalize === false ? false : (overrides.normalize ?? p.normalize)) ? CIFAR10_NORMALIZE : null,
+    weightDecay: overrides.weightDecay ?? p.weightDecay,
+    lrDecayEpochs: overrides.lrDecayEpochs ?? (p.lrDecay ? scaledDecayEpochs(overrides.epochs ?? p.epochs) : []),
+    lrDecayFactor: overrides.lrDecayFactor ?? SE_CIFAR_RECIPE.lrDecayFactor,
   };
   validateConfig({ ...config, backend: 'x', data: 'x' });
-  const factor = flags.lrDecayFactor === undefined ? SE_CIFAR_RECIPE.lrDecayFactor : Number(flags.lrDecayFactor);
-  if (!(factor > 0 && factor <= 1)) throw new Error(`--lr-decay-factor ${JSON.stringify(flags.lrDecayFactor)}: expected a number in (0, 1]`);
-  const decayEpochs = flags.lrDecayEpochs !== undefined ? parseDecayEpochs(flags.lrDecayEpochs) : p.lrDecay ? scaledDecayEpochs(config.epochs) : [];
-  const phases = lrPhases(config.epochs, config.lr, decayEpochs, factor);
   const spec: SweepSpec = {
     name: checkSweepName(flags.name ?? flags.model),
     model: model.name,
@@ -231,7 +228,18 @@ export function planSweep(flags: SweepFlags): PlannedSweep {
     seed: config.seed,
     out: flags.out ?? DEFAULT_OUT,
   };
-  return { spec, model, preset, config, phases, jobs: sweepJobs(spec) };
+  return { spec, model, preset, config, jobs: sweepJobs(spec) };
+}
+
+/** The lr of every epoch as constant stretches, e.g. "0.1 to epoch 82, 0.01 to epoch 123, 0.001 to epoch 164". */
+export function describeLrSchedule(config: RunRequest['config']): string {
+  const parts: string[] = [];
+  for (let e = 1; e <= config.epochs; e++) {
+    const lr = Number(stepLr(config.lr, e, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1).toPrecision(6));
+    const next = e < config.epochs ? Number(stepLr(config.lr, e + 1, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1).toPrecision(6)) : NaN;
+    if (lr !== next) parts.push(`${lr} to epoch ${e}`);
+  }
+  return parts.join(', ');
 }
 
 export interface SweepRunOptions {
@@ -252,36 +260,28 @@ export async function executeSweep(plan: PlannedSweep, flags: SweepFlags, option
     stopped: () => options.signal?.aborted ?? false,
     train: async (job, previous) => {
       const se = job.point.se;
-      // A step schedule is run as constant-lr phases: each continues the run from its checkpoint
-      // (optimizer state included) with the next lr, which the runner allows on resume.
-      let resume = previous !== null;
-      for (const phase of plan.phases) {
-        // The last phase always runs: it at least marks a run that had trained every epoch completed.
-        if (previous && phase.until <= previous.epochsCompleted && phase !== plan.phases[plan.phases.length - 1]) continue;
-        await runTraining({
-          out: plan.spec.out,
-          id: job.id,
-          meta: {
-            case: null,
-            name: `${plan.model.name} ${job.point.id}`,
-            model: plan.model.name,
-            additions: [],
-            se: se !== null,
-            seOptions: se ? { ...se } : null,
-            training: 'scratch',
-            sweep: job.sweep,
-          },
-          config: { ...config, seed: job.seed, epochs: phase.until, lr: phase.lr },
-          buildModel: async () => plan.model.build(se, [32, 32, 3]),
-          train: dataset.train,
-          test: dataset.test,
-          resume,
-          progress,
-          label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-        resume = true;
-      }
+      await runTraining({
+        out: plan.spec.out,
+        id: job.id,
+        meta: {
+          case: null,
+          name: `${plan.model.name} ${job.point.id}`,
+          model: plan.model.name,
+          additions: [],
+          se: se !== null,
+          seOptions: se ? { ...se } : null,
+          training: 'scratch',
+          sweep: job.sweep,
+        },
+        config: { ...config, seed: job.seed },
+        buildModel: async () => plan.model.build(se, [32, 32, 3]),
+        train: dataset.train,
+        test: dataset.test,
+        resume: previous !== null,
+        progress,
+        label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
     },
   });
 }

@@ -7,8 +7,7 @@ import { sweepCharts, sweepCsv, sweepJson, sweepMarkdown, sweepTables, type Swee
 import { findRuns } from '../../train/runfiles.js';
 import { DEFAULT_OUT } from '../../train/cases-run.js';
 import { OPTIMIZER_PRESET_IDS } from '../../train/optimizers.js';
-import { SE_CIFAR_RECIPE } from '../../train/sweep-plan.js';
-import { executeSweep, planSweep, SWEEP_PRESET_IDS, type SweepFlags } from '../../train/sweep.js';
+import { describeLrSchedule, executeSweep, planSweep, SWEEP_PRESET_IDS, type SweepFlags } from '../../train/sweep.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { stopOnInterrupt } from './train.js';
 
@@ -70,6 +69,7 @@ export function register(program: Command): void {
     .option('--lr <x>', 'learning rate (se-cifar: 0.1)')
     .option('--lr-decay-epochs <list>', 'multiply the lr by --lr-decay-factor after these epochs, or "none" (se-cifar: 82,123 scaled to --epochs; reference: none)')
     .option('--lr-decay-factor <x>', 'step decay factor (default: 0.1)')
+    .option('--weight-decay <x>', 'L2 weight decay on conv and dense kernels, grad += x·w (se-cifar: 1e-4, reference: 0)')
     .option('--train-limit <n>', 'train on the first n training images only')
     .option('--test-limit <n>', 'validate on the first n test images only')
     .option('--seed <n>', 'seed of the first repeat (default: 1)')
@@ -79,6 +79,8 @@ export function register(program: Command): void {
     .option('--preprocess <mode>', 'scale (default), caffe or tf')
     .option('--augment', 'pad 4 + random crop + horizontal flip (se-cifar: on)')
     .option('--no-augment', 'no augmentation (reference: off)')
+    .option('--normalize', "per-channel CIFAR-10 mean/std normalisation (se-cifar: on)")
+    .option('--no-normalize', 'pixels only divided by 255 (reference: off)')
     .option('--out <dir>', `output folder (default: ${DEFAULT_OUT})`)
     .option('--resume', "continue the sweep's unfinished runs from their last checkpoints (completed runs are always skipped)")
     .action(async (opts: SweepFlags & { format?: string; charts?: string; dryRun?: boolean; table?: boolean }) => {
@@ -94,12 +96,10 @@ export function register(program: Command): void {
         const { spec, jobs } = plan;
         console.error(
           `sweep ${spec.name}: ${spec.model}, ${jobs.length / spec.repeats} point${jobs.length / spec.repeats === 1 ? '' : 's'} × ${spec.repeats} seed${spec.repeats === 1 ? '' : 's'} = ${jobs.length} runs, preset ${plan.preset} ` +
-            `(${plan.config.optimizer} lr ${plan.phases.map((p) => `${Number(p.lr.toPrecision(6))} to epoch ${p.until}`).join(', ')}, batch ${plan.config.batchSize}${plan.config.augment ? ', augmentation' : ''})`,
+            `(${plan.config.optimizer} lr ${describeLrSchedule(plan.config)}${plan.config.weightDecay ? `, weight decay ${plan.config.weightDecay}` : ''}, ` +
+            `batch ${plan.config.batchSize}${plan.config.augment ? ', augmentation' : ''}${plan.config.normalize ? ', normalisation' : ''})`,
         );
-        if (plan.preset === 'se-cifar') {
-        console.error(`sweep ${spec.name}: not applied from the SE recipe (the runner has neither yet): weight decay ${SE_CIFAR_RECIPE.weightDecay}, per-channel mean/std normalisation`);
-      }
-      if (opts.dryRun) {
+        if (opts.dryRun) {
           for (const j of jobs) console.log(`${j.dir}  seed ${j.seed}`);
           return;
         }

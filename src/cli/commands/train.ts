@@ -10,6 +10,9 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--micro-batch <n>', 'images per forward/backward pass; must divide the batch size (default: chosen from the model\'s activation size)')
     .option('--optimizer <preset>', `optimizer preset: ${OPTIMIZER_PRESET_IDS.join(', ')} (default: the case's)`)
     .option('--lr <x>', "learning rate (default: the optimizer preset's)")
+    .option('--lr-decay-epochs <list>', 'step schedule: multiply the lr by --lr-decay-factor after each of these epochs, e.g. 82,123, or "none" (default: none)')
+    .option('--lr-decay-factor <x>', 'step schedule factor, in (0, 1] (default: 0.1)')
+    .option('--weight-decay <x>', 'L2 weight decay on conv and dense kernels (not biases or BatchNorm), added to the gradient as grad += x·w (default: 0)')
     .option('--train-limit <n>', 'train on the first n training images only')
     .option('--test-limit <n>', 'validate on the first n test images only')
     .option('--seed <n>', 'seed for weight initialisation, shuffling and augmentation (default: 1)')
@@ -19,6 +22,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--weights <spec>', 'imagenet, none, a file or a URL (default: imagenet for transfer cases 3-7, none otherwise)')
     .option('--preprocess <mode>', 'scale (default), caffe or tf')
     .option('--augment', 'pad 4 + random crop + horizontal flip (default: off, as in the reference cases)')
+    .option('--normalize', "subtract CIFAR-10's per-channel mean and divide by its std (of pixel/255), train and test (default: off)")
     .option('--out <dir>', `output folder (default: ${DEFAULT_OUT})`)
     .option('--resume', 'continue the run in the output folder from its last checkpoint (or start it if it has none)');
 }
