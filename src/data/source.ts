@@ -4,17 +4,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import * as tar from 'tar';
 import { removeStaleTemps, withAtomicPath } from '../util/atomic.js';
 import { download, DownloadError, type ProgressFn } from '../util/download.js';
+import { selabHome } from '../util/home.js';
 import { DataError, type CifarFormat } from './format.js';
-
-/** The cache root: `home` if given, else $SELAB_HOME, else ~/.cache/selab. */
-export function selabHome(home?: string): string {
-  return resolve(home ?? process.env.SELAB_HOME ?? join(homedir(), '.cache', 'selab'));
-}
 
 export interface SourceOptions {
   /** Folder, .tar.gz file, or http(s):// / file:// URL. Default: $SELAB_DATA (CIFAR-100: $SELAB_DATA_CIFAR100), else the official URL. */

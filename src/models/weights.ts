@@ -5,11 +5,11 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeStaleTemps, withAtomicPath } from '../util/atomic.js';
 import { consoleProgress, download, type HashAlgorithm, type ProgressFn } from '../util/download.js';
+import { selabHome } from '../util/home.js';
 import { readKerasH5 } from './keras-h5.js';
 import { applyWeights } from './weights-load.js';
 import { WeightsFileError, type WeightSet } from './weights-source.js';
@@ -88,11 +88,6 @@ export function imagenetArchFor(c: { model: string; inputShape: readonly number[
   if (c.model === 'vgg16') return { kind: 'vgg16' };
   if (c.model === 'mobilenet') return { kind: 'mobilenet', alpha: c.alpha ?? 1, inputShape: c.inputShape };
   return undefined;
-}
-
-/** selab's cache root: SELAB_HOME, default ~/.cache/selab. */
-export function selabHome(env: NodeJS.ProcessEnv = process.env): string {
-  return env.SELAB_HOME ? resolve(env.SELAB_HOME) : join(homedir(), '.cache', 'selab');
 }
 
 export function weightsCacheDir(home: string = selabHome()): string {
