@@ -9,6 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeStaleTemps, withAtomicPath } from '../util/atomic.js';
 import { consoleProgress, download, type HashAlgorithm, type ProgressFn } from '../util/download.js';
+import { exists } from '../util/fs.js';
 import { selabHome } from '../util/home.js';
 import { readKerasH5 } from './keras-h5.js';
 import { applyWeights } from './weights-load.js';
@@ -118,15 +119,6 @@ async function md5File(path: string): Promise<string> {
   const hash = createHash('md5');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function fetchOnce(url: string, dest: string, opts: ResolveWeightsOptions, expectedHash?: ImagenetFile['expectedHash']): Promise<void> {

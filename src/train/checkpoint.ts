@@ -10,6 +10,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeStaleTemps, tempPathFor } from '../util/atomic.js';
+import { exists } from '../util/fs.js';
 import type { HistoryRow } from './runfiles.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
@@ -66,15 +67,6 @@ async function readWeights(dir: string, base: string): Promise<NamedTensor[]> {
 async function isComplete(dir: string): Promise<boolean> {
   try {
     return (await stat(join(dir, STATE_FILE))).isFile();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
   } catch {
     return false;
   }

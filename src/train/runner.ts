@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { execFileSync } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { loadAddon } from '../backend/onednn/addon.js';
@@ -17,6 +17,7 @@ import type { Split } from '../data/format.js';
 import { BatchIterator, type Batch as DataBatch } from '../data/batches.js';
 import { preprocessTensor, type PreprocessMode } from '../data/preprocess.js';
 import { countParams, macsPerImage, trainableParams } from '../models/summary.js';
+import { exists } from '../util/fs.js';
 import { packageRoot } from '../util/paths.js';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { evaluate, NonFiniteLossError, trainEpoch, type Batch } from './loop.js';
@@ -121,15 +122,6 @@ function gitCommit(): string | null {
     return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: packageRoot(), stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() || null;
   } catch {
     return null;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
