@@ -156,13 +156,13 @@ export interface PreactResNetOptions extends ResNetSEOptions {
 }
 
 /**
- * A pre-activation bottleneck unit: BN-ReLU-conv1×1, BN-ReLU-conv3×3 (stride), BN-ReLU-conv1×1 (4× width),
- * added to the shortcut with nothing after the addition. Where the unit changes shape, its first
- * BN-ReLU is shared by both branches and the shortcut is a 1×1 projection, as in He et al.'s code;
- * the residual branch then starts after that shared pre-activation, which is where SE-PRE sits.
+ * The start of a pre-activation unit with `filters` outputs: its shortcut (SE-Identity included) and
+ * the input of its residual branch, pre-activated. Where the unit changes shape, its first BN-ReLU is
+ * shared by both branches and the shortcut is a 1×1 projection, as in He et al.'s and Zagoruyko &
+ * Komodakis' code; the residual branch then starts after that shared pre-activation, which is where
+ * SE-PRE sits.
  */
-function preactBottleneck(x: T, width: number, strides: number, prefix: string, se: ResNetSEOptions): T {
-  const filters = 4 * width;
+export function preactUnitStart(x: T, filters: number, strides: number, prefix: string, se: ResNetSEOptions): { identity: T; branch: T } {
   const project = strides !== 1 || x.shape[3] !== filters;
   let identity: T = x;
   let r: T;
@@ -174,8 +174,17 @@ function preactBottleneck(x: T, width: number, strides: number, prefix: string, 
     r = seAt('pre', se, x, `${prefix}_se`);
     r = relu(bn(r, `${prefix}_preact_bn`), `${prefix}_preact_relu`);
   }
-  identity = seAt('identity', se, identity, `${prefix}_se`);
-  r = conv(r, width, 1, 1, `${prefix}_1_conv`);
+  return { identity: seAt('identity', se, identity, `${prefix}_se`), branch: r };
+}
+
+/**
+ * A pre-activation bottleneck unit: BN-ReLU-conv1×1, BN-ReLU-conv3×3 (stride), BN-ReLU-conv1×1 (4× width),
+ * added to the shortcut with nothing after the addition.
+ */
+function preactBottleneck(x: T, width: number, strides: number, prefix: string, se: ResNetSEOptions): T {
+  const filters = 4 * width;
+  const { identity, branch } = preactUnitStart(x, filters, strides, prefix, se);
+  let r = conv(branch, width, 1, 1, `${prefix}_1_conv`);
   r = conv(relu(bn(r, `${prefix}_1_bn`), `${prefix}_1_relu`), width, 3, strides, `${prefix}_2_conv`);
   r = conv(relu(bn(r, `${prefix}_2_bn`), `${prefix}_2_relu`), filters, 1, 1, `${prefix}_3_conv`);
   r = seAt('standard', se, r, `${prefix}_se`);

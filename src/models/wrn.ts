@@ -3,7 +3,7 @@
 // changes. WRN-16-8 is the SE paper's third CIFAR network. Names follow resnet.ts.
 import * as tfl from '@tensorflow/tfjs-layers';
 import { classificationHead } from './head.js';
-import { bn, conv, relu, add, seAt, resnetName, type ResNetSEOptions } from './resnet.js';
+import { bn, conv, relu, add, seAt, preactUnitStart, resnetName, type ResNetSEOptions } from './resnet.js';
 
 export interface WideResNetOptions extends ResNetSEOptions {
   /** 6n + 4. Default 16. */
@@ -20,24 +20,12 @@ export interface WideResNetOptions extends ResNetSEOptions {
 type T = tfl.SymbolicTensor;
 
 /**
- * BN-ReLU-conv3×3 (stride), BN-ReLU-(dropout)-conv3×3, added to the shortcut. As in the authors'
- * code, a unit that changes shape shares its first BN-ReLU between the residual branch and the
- * projection, so SE-PRE there sits after that shared pre-activation.
+ * BN-ReLU-conv3×3 (stride), BN-ReLU-(dropout)-conv3×3, added to the shortcut. A unit that changes
+ * shape shares its first BN-ReLU with the projection (see preactUnitStart).
  */
 function wideBlock(x: T, filters: number, strides: number, dropout: number, prefix: string, se: ResNetSEOptions): T {
-  const project = strides !== 1 || x.shape[3] !== filters;
-  let identity: T = x;
-  let r: T;
-  if (project) {
-    const pre = relu(bn(x, `${prefix}_preact_bn`), `${prefix}_preact_relu`);
-    identity = conv(pre, filters, 1, strides, `${prefix}_0_conv`);
-    r = seAt('pre', se, pre, `${prefix}_se`);
-  } else {
-    r = seAt('pre', se, x, `${prefix}_se`);
-    r = relu(bn(r, `${prefix}_preact_bn`), `${prefix}_preact_relu`);
-  }
-  identity = seAt('identity', se, identity, `${prefix}_se`);
-  r = conv(r, filters, 3, strides, `${prefix}_1_conv`);
+  const { identity, branch } = preactUnitStart(x, filters, strides, prefix, se);
+  let r = conv(branch, filters, 3, strides, `${prefix}_1_conv`);
   r = relu(bn(r, `${prefix}_1_bn`), `${prefix}_1_relu`);
   if (dropout > 0) r = tfl.layers.dropout({ rate: dropout, name: `${prefix}_1_dropout` }).apply(r) as T;
   r = conv(r, filters, 3, 1, `${prefix}_2_conv`);
