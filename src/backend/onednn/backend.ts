@@ -10,7 +10,14 @@ export const ONEDNN_BACKEND = 'onednn';
  * unchanged on it and native kernels read and write the same arrays without copies.
  * Disposed tensors' storage is recycled (memory.ts).
  */
-export class OneDnnBackend extends RecyclingCpuBackend {}
+export class OneDnnBackend extends RecyclingCpuBackend {
+  constructor() {
+    super();
+    // The cpu backend greets its first tensor with "install tfjs-node to speed things up";
+    // on onednn that advice is wrong (this is the fast native path), so skip the greeting.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+}
 
 let registered = false;
 
