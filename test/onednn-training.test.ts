@@ -18,6 +18,7 @@ import { mobilenetV1 } from '../src/models/mobilenet.js';
 import { mobilenetWithSE } from '../src/models/presets.js';
 import { withClassificationHead } from '../src/models/head.js';
 import { makeTrainStep } from '../src/bench/step.js';
+import { relativeError } from './relative-error.js';
 
 const available = registerOneDnnBackend();
 const skip = available ? false : `the onednn addon is not built (${addonLoadError()?.message.split('\n')[0]}); run node native/build.mjs`;
@@ -69,15 +70,6 @@ function stepOn(backend: string, build: () => tfl.LayersModel, batch: number, we
   return { before, loss, after };
 }
 
-function relError(a: Float32Array, b: Float32Array, floor = 0): number {
-  let diff = 0;
-  let scale = floor;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
 
 function checkStep(build: () => tfl.LayersModel, batch: number): void {
   const ref = stepOn('cpu', build, batch, undefined);
@@ -87,9 +79,9 @@ function checkStep(build: () => tfl.LayersModel, batch: number): void {
   assert.equal(got.after.length, ref.after.length);
   let moved = 0;
   ref.after.forEach((want, k) => {
-    const err = relError(got.after[k]!.values, want.values, SCALE_FLOOR);
+    const err = relativeError(got.after[k]!.values, want.values, SCALE_FLOOR);
     assert.ok(err <= MAX_REL, `weight ${k} [${want.shape.join(',')}]: relative error ${err} > ${MAX_REL}`);
-    if (relError(want.values, ref.before[k]!.values) > 0) moved++;
+    if (relativeError(want.values, ref.before[k]!.values) > 0) moved++;
   });
   // The step really changed the weights (a few may not: an SE bottleneck of one unit whose
   // ReLU is off for the whole batch gets no gradient).
@@ -124,7 +116,7 @@ test('an Adam step on onednn equals the cpu backend', { skip }, () => {
   const want = run('cpu');
   const got = run('onednn');
   want.forEach((w, k) => {
-    const err = relError(got[k]!, w);
+    const err = relativeError(got[k]!, w);
     assert.ok(err <= 1e-5, `variable ${k}: relative error ${err}`);
   });
 });
