@@ -235,8 +235,8 @@ export function planSweep(flags: SweepFlags): PlannedSweep {
 export function describeLrSchedule(config: RunRequest['config']): string {
   const parts: string[] = [];
   for (let e = 1; e <= config.epochs; e++) {
-    const lr = Number(stepLr(config.lr, e, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1).toPrecision(6));
-    const next = e < config.epochs ? Number(stepLr(config.lr, e + 1, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1).toPrecision(6)) : NaN;
+    const lr = stepLr(config.lr, e, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1);
+    const next = e < config.epochs ? stepLr(config.lr, e + 1, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1) : NaN;
     if (lr !== next) parts.push(`${lr} to epoch ${e}`);
   }
   return parts.join(', ');
