@@ -127,6 +127,23 @@ interface PeerRow {
   imagesPerSecond: number;
 }
 
+/**
+ * The peer's environment: selab's thread count, and glibc malloc told to keep freed memory,
+ * as the onednn addon tells it in-process (native/src/malloc.cc). Without that, PyTorch maps
+ * and faults in every large activation afresh each step and trains plain10 here at ~50
+ * images/s instead of ~190; the peer should be PyTorch at its best. Settings already in the
+ * environment win.
+ */
+export function torchPeerEnv(threads: number, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    MALLOC_MMAP_THRESHOLD_: String(2 ** 30),
+    MALLOC_TRIM_THRESHOLD_: String(2 ** 31 - 1),
+    MALLOC_TOP_PAD_: String(2 ** 28),
+    ...env,
+    OMP_NUM_THREADS: String(threads),
+  };
+}
+
 function runTorch(specs: { spec: BenchModel; batch: number; macs: number }[], opts: BenchOptions, threads: number, rows: BenchRow[], skipped: string[]): void {
   if (!existsSync(PYTHON)) {
     skipped.push(`torch: ${PYTHON} not found`);
@@ -147,7 +164,7 @@ function runTorch(specs: { spec: BenchModel; batch: number; macs: number }[], op
     '--warmup', String(opts.warmup),
     '--steps', String(opts.steps),
   ];
-  const res = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  const res = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24, env: torchPeerEnv(threads) });
   if (res.status !== 0) throw new Error(`bench/torch_peer.py failed (exit ${res.status}): ${res.stderr.trim().split('\n').slice(-3).join(' ')}`);
   const out = JSON.parse(res.stdout) as { rows: PeerRow[] };
   for (const r of out.rows) {

@@ -18,9 +18,13 @@ export function makeTrainStep(model: tfl.LayersModel, optimizer: tf.Optimizer): 
   };
 }
 
-/** Forward pass in inference mode; reading the result back forces any lazy backend to finish. */
+/**
+ * Forward pass in inference mode over the whole batch at once, as the PyTorch peer does
+ * (predict's default would split it into chunks of 32); reading the result back forces any
+ * lazy backend to finish.
+ */
 export function inferStep(model: tfl.LayersModel, xs: tf.Tensor): void {
-  const probs = model.predict(xs) as tf.Tensor;
+  const probs = model.predict(xs, { batchSize: xs.shape[0] }) as tf.Tensor;
   probs.dataSync();
   probs.dispose();
 }

@@ -9,6 +9,7 @@ import { packageRoot } from '../../util/paths.js';
 export interface OneDnnAddon {
   info(): { dnnl: string; cpuRuntime: string; threads: number };
   setThreads(n: number): void;
+  keepFreedMemory(): boolean;
 }
 
 export const ADDON_PATH = join(packageRoot(), 'native', 'build', 'Release', 'selab_onednn.node');

@@ -16,6 +16,7 @@ export class OneDnnBackend extends RecyclingCpuBackend {
     // The cpu backend greets its first tensor with "install tfjs-node to speed things up";
     // on onednn that advice is wrong (this is the fast native path), so skip the greeting.
     (this as unknown as { firstUse: boolean }).firstUse = false;
+    if (process.env.SELAB_MALLOC !== 'default') loadAddon()!.keepFreedMemory();
   }
 }
 
