@@ -27,6 +27,7 @@ import { mobilenetWithSE } from '../src/models/presets.js';
 import { withClassificationHead } from '../src/models/head.js';
 import { makeTrainStep } from '../src/bench/step.js';
 import { relativeError } from './relative-error.js';
+import { makeOptimizer } from '../src/train/optimizers.js';
 
 const available = registerOneDnnBackend();
 const skip = available ? false : `the onednn addon is not built (${addonLoadError()?.message.split('\n')[0]}); run node native/build.mjs`;
@@ -140,26 +141,39 @@ test('MobileNet (alpha 0.25, 32×32, batch 4) + SE: one training step on onednn 
   checkStep(() => withClassificationHead(mobilenetWithSE(mobilenetV1({ alpha: 0.25, inputShape: [32, 32, 3] })), 10, 'mobilenet_se_test'), 4);
 });
 
-test('an Adam step on onednn equals the cpu backend', { skip }, () => {
+test('the fused Adam on onednn equals tfjs-core\'s Adam on cpu: weights, moments and iterations', { skip }, async () => {
   const shapes = [[3, 3, 16, 32], [32], [4, 4, 8, 8, 2]];
-  const run = (backend: string) => {
+  const run = async (backend: string, optimizer: tf.Optimizer) => {
     tf.setBackend(backend);
     const vars = shapes.map((shape, k) => tf.variable(tf.tensor(random(tf.util.sizeFromShape(shape), 11 + k), shape)));
     const targets = shapes.map((shape, k) => tf.tensor(random(tf.util.sizeFromShape(shape), 21 + k), shape));
-    const optimizer = tf.train.adam(0.01);
+    const kernels = new Set<string>();
     for (let step = 0; step < 3; step++) {
       // A quadratic loss: every gradient element is 2·(w − target), far from zero.
-      optimizer.minimize(() => tf.addN(vars.map((v, k) => tf.sum(tf.squaredDifference(v, targets[k]!)))) as tf.Scalar);
+      const profile = await tf.profile(() => {
+        optimizer.minimize(() => tf.addN(vars.map((v, k) => tf.sum(tf.squaredDifference(v, targets[k]!)))) as tf.Scalar);
+      });
+      profile.kernelNames.forEach((name) => kernels.add(name));
     }
     const out = vars.map((v) => Float32Array.from(v.dataSync()));
+    const state = (await optimizer.getWeights()).map((w) => ({ name: w.name, values: Float32Array.from(w.tensor.dataSync()) }));
     tf.dispose([...vars, ...targets]);
     optimizer.dispose();
-    return out;
+    return { out, state, kernels };
   };
-  const want = run('cpu');
-  const got = run('onednn');
-  want.forEach((w, k) => {
-    const err = relativeError(got[k]!, w);
-    assert.ok(err <= 1e-5, `variable ${k}: relative error ${err}`);
+  const want = await run('cpu', tf.train.adam(0.01, 0.9, 0.999, 1e-7));
+  const got = await run('onednn', makeOptimizer({ name: 'adam', lr: 0.01 }));
+  assert.ok(got.kernels.has('SelabAdamUpdate') && !got.kernels.has('Sqrt'), `onednn ran ${[...got.kernels].join(', ')}`);
+  want.out.forEach((w, k) => {
+    const err = relativeError(got.out[k]!, w);
+    assert.ok(err <= 1e-6, `variable ${k}: relative error ${err}`);
   });
+  // iterations, then each variable's m, then each one's v: the layout checkpoints rely on.
+  assert.equal(got.state.length, 1 + 2 * shapes.length);
+  got.state.forEach((s, k) => {
+    assert.equal(s.name.replace(/^\d+/, ''), want.state[k]!.name.replace(/^\d+/, ''), 'same kind of slot at each position');
+    const err = relativeError(s.values, want.state[k]!.values);
+    assert.ok(err <= 1e-6, `optimizer weight ${s.name}: relative error ${err}`);
+  });
+  assert.equal(got.state[0]!.values[0], 3);
 });

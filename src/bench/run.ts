@@ -11,6 +11,7 @@ import { macsPerImage } from '../models/summary.js';
 import { packageRoot } from '../util/paths.js';
 import { formatProfile, profileKernels } from './profile.js';
 import { inferStep, makeTrainStep, randomBatch, timeMedian } from './step.js';
+import { makeOptimizer } from '../train/optimizers.js';
 
 export interface BenchModel {
   name: string;
@@ -93,7 +94,8 @@ async function benchOnBackend(backend: string, spec: BenchModel, batch: number, 
   const macs = macsPerImage(model);
   const inputShape = model.inputs[0]!.shape.slice(1) as number[];
   const { xs, ys } = randomBatch(batch, inputShape, 10);
-  const optimizer = tf.train.adam(1e-3);
+  // The runner's optimizer (Keras' Adam settings, fused on onednn), as the cases train with it.
+  const optimizer = makeOptimizer('adam');
   try {
     for (const phase of opts.phases) {
       let seconds: number;

@@ -1,6 +1,7 @@
 // Optimizer presets of the reference experiment, as data, and their tfjs optimizers with the
 // Keras defaults the reference ran with (tfjs' own defaults differ: Adam and RMSProp epsilon 1e-8).
 import * as tf from '@tensorflow/tfjs-core';
+import { FusedAdamOptimizer } from './adam-update.js';
 
 export type OptimizerName = 'adam' | 'rmsprop' | 'sgd-momentum';
 export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'rmsprop', 'sgd-momentum'];
@@ -40,7 +41,7 @@ export function makeOptimizer(preset: OptimizerPreset | string): tf.Optimizer {
   }
   switch (p.name) {
     case 'adam':
-      return tf.train.adam(p.lr, 0.9, 0.999, KERAS_EPSILON);
+      return new FusedAdamOptimizer(p.lr, 0.9, 0.999, KERAS_EPSILON);
     case 'rmsprop':
       return tf.train.rmsprop(p.lr, 0.9, 0, KERAS_EPSILON, false);
     case 'sgd-momentum': {

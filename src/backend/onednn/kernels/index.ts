@@ -2,6 +2,7 @@ import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { batchNormKernels } from './batchnorm.js';
 import { convKernels } from './conv.js';
 import { matMulKernels } from './matmul.js';
+import { optimizerKernels } from './optimizer.js';
 import { poolKernels } from './pool.js';
 import { elementwiseKernels } from './eltwise.js';
 import { gradientKernels, installNativeGradients } from './gradients.js';
@@ -19,4 +20,5 @@ export const nativeKernels: KernelConfig[] = [
   ...convKernels,
   ...poolKernels,
   ...matMulKernels,
+  ...optimizerKernels,
 ];

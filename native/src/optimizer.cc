@@ -1,0 +1,50 @@
+// One pass per weight tensor for an Adam step, where tfjs-core's AdamOptimizer runs about a
+// dozen full-size elementwise kernels (and as many output tensors) per weight. The arithmetic
+// is tfjs-core's, in the same float32 order, so the result matches the cpu backend's Adam.
+#include <cmath>
+
+#include "registry.h"
+#include "tensor_args.h"
+
+// No fused multiply-adds here: tfjs rounds after every multiply, and so must this.
+#pragma GCC optimize("fp-contract=off")
+
+namespace selab {
+namespace {
+
+// adamUpdate(value, m, v, gradient, newValue, newM, newV,
+//            lr, beta1, beta2, epsilon, oneMinusAccBeta1, oneMinusAccBeta2)
+Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
+  const F32 value = ArgF32(info, 0);
+  const float* m = ArgF32(info, 1).data;
+  const float* v = ArgF32(info, 2).data;
+  const float* g = ArgF32(info, 3).data;
+  float* newValue = ArgF32(info, 4).data;
+  float* newM = ArgF32(info, 5).data;
+  float* newV = ArgF32(info, 6).data;
+  const float lr = static_cast<float>(ArgNum(info, 7));
+  const float beta1 = static_cast<float>(ArgNum(info, 8));
+  const float beta2 = static_cast<float>(ArgNum(info, 9));
+  const float epsilon = static_cast<float>(ArgNum(info, 10));
+  const float oneMinusAccBeta1 = static_cast<float>(ArgNum(info, 11));
+  const float oneMinusAccBeta2 = static_cast<float>(ArgNum(info, 12));
+  // tfjs multiplies by the float32 scalars 1 − β (computed in double, then stored as float32).
+  const float oneMinusBeta1 = static_cast<float>(1.0 - static_cast<double>(ArgNum(info, 8)));
+  const float oneMinusBeta2 = static_cast<float>(1.0 - static_cast<double>(ArgNum(info, 9)));
+  const int64_t n = static_cast<int64_t>(value.size);
+#pragma omp parallel for simd num_threads(ThreadsFor(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float mi = m[i] * beta1 + gi * oneMinusBeta1;
+    const float vi = v[i] * beta2 + (gi * gi) * oneMinusBeta2;
+    newM[i] = mi;
+    newV[i] = vi;
+    newValue[i] = (mi / oneMinusAccBeta1) / (std::sqrt(vi / oneMinusAccBeta2) + epsilon) * -lr + value.data[i];
+  }
+  return info.Env().Undefined();
+}
+
+SELAB_EXPORT("adamUpdate", AdamUpdate);
+
+}  // namespace
+}  // namespace selab
