@@ -3,6 +3,7 @@
 // (momentum 0.99, epsilon 1e-3), ReLU6, and for stride-2 depthwise blocks an explicit
 // ZeroPadding2D ((0,1),(0,1)) 'conv_pad_i' followed by a 'valid' depthwise convolution.
 import * as tfl from '@tensorflow/tfjs-layers';
+import { ReLU6 } from './relu6.js';
 
 export interface MobileNetOptions {
   /** Width multiplier. Default 1. */
@@ -24,7 +25,7 @@ function bn(name: string): tfl.layers.Layer {
 }
 
 function relu6(name: string): tfl.layers.Layer {
-  return tfl.layers.reLU({ maxValue: 6, name });
+  return new ReLU6({ name });
 }
 
 export function mobilenetV1(options: MobileNetOptions = {}): tfl.LayersModel {
