@@ -167,6 +167,7 @@ test('slice and pad match the cpu backend', { skip }, () => {
     [[2, 5, 7, 3], [1, 2, 3, 1], [1, 3, -1, 2]],
     [[9, 4], [3, 0], [4, 4]],
     [[100], [7], [50]],
+    [[4, 6, 6, 3], [0, 0, 0, 0], [4, 6, 6, 3]], // model.predict's one batch: shares storage
   ];
   slices.forEach(([shape, begin, size], k) => compare(`slice ${JSON.stringify([shape, begin, size])}`, [input(shape, 130 + k)], (t) => tf.slice(t, begin, size)));
   const pads: [number[], [number, number][], number][] = [
@@ -175,6 +176,19 @@ test('slice and pad match the cpu backend', { skip }, () => {
     [[7], [[3, 4]], -2],
   ];
   pads.forEach(([shape, paddings, value], k) => compare(`pad ${JSON.stringify([shape, paddings])}`, [input(shape, 140 + k)], (t) => tf.pad(t, paddings, value)));
+});
+
+test('a whole-tensor slice shares storage and outlives its input', { skip }, () => {
+  tf.setBackend('onednn');
+  const before = tf.memory().numDataBuffers;
+  const x = tf.tensor(input([4, 6, 6, 3], 150).values, [4, 6, 6, 3]);
+  const want = Array.from(x.dataSync());
+  const y = tf.slice(x, [0, 0, 0, 0], [4, 6, 6, 3]);
+  assert.equal(tf.memory().numDataBuffers, before + 1, 'no second copy');
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), want);
+  y.dispose();
+  assert.equal(tf.memory().numDataBuffers, before, 'storage freed with the last tensor');
 });
 
 test('cast, fill, zerosLike, onesLike and addN match the cpu backend', { skip }, () => {

@@ -90,6 +90,12 @@ export const reduceKernels: KernelConfig[] = [
     const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size) as [number[], number[]];
     const n = tf.util.sizeFromShape(s);
     if (n === 0) return sliceFallback(args);
+    // model.predict slices every batch out of its input, the whole of it when one batch is the
+    // input; the slice then shares x's storage, as the cpu backend's Reshape does.
+    if (b.every((v) => v === 0) && tf.util.arraysEqual(s, x.shape)) {
+      backend.incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    }
     const out = allocFloat32(n);
     addon().slice(xv, out, x.shape, b, s);
     return backend.makeTensorInfo(s, 'float32', out);
