@@ -141,7 +141,12 @@ test('MobileNet (alpha 0.25, 32×32, batch 4) + SE: one training step on onednn 
   checkStep(() => withClassificationHead(mobilenetWithSE(mobilenetV1({ alpha: 0.25, inputShape: [32, 32, 3] })), 10, 'mobilenet_se_test'), 4);
 });
 
-test('the fused Adam on onednn equals tfjs-core\'s Adam on cpu: weights, moments and iterations', { skip }, async () => {
+/**
+ * Three steps of a quadratic loss with `fused` on onednn and `reference` (tfjs-core's own
+ * optimizer) on cpu: the weights and the optimizer state must agree, and onednn must have run
+ * the fused kernel instead of tfjs-core's elementwise ones (`Sqrt` among them).
+ */
+async function compareOptimizers(reference: tf.Optimizer, fused: tf.Optimizer, kernelName: string): Promise<void> {
   const shapes = [[3, 3, 16, 32], [32], [4, 4, 8, 8, 2]];
   const run = async (backend: string, optimizer: tf.Optimizer) => {
     tf.setBackend(backend);
@@ -149,7 +154,7 @@ test('the fused Adam on onednn equals tfjs-core\'s Adam on cpu: weights, moments
     const targets = shapes.map((shape, k) => tf.tensor(random(tf.util.sizeFromShape(shape), 21 + k), shape));
     const kernels = new Set<string>();
     for (let step = 0; step < 3; step++) {
-      // A quadratic loss: every gradient element is 2·(w − target), far from zero.
+      // Every gradient element is 2·(w − target), far from zero.
       const profile = await tf.profile(() => {
         optimizer.minimize(() => tf.addN(vars.map((v, k) => tf.sum(tf.squaredDifference(v, targets[k]!)))) as tf.Scalar);
       });
@@ -161,19 +166,28 @@ test('the fused Adam on onednn equals tfjs-core\'s Adam on cpu: weights, moments
     optimizer.dispose();
     return { out, state, kernels };
   };
-  const want = await run('cpu', tf.train.adam(0.01, 0.9, 0.999, 1e-7));
-  const got = await run('onednn', makeOptimizer({ name: 'adam', lr: 0.01 }));
-  assert.ok(got.kernels.has('SelabAdamUpdate') && !got.kernels.has('Sqrt'), `onednn ran ${[...got.kernels].join(', ')}`);
+  const want = await run('cpu', reference);
+  const got = await run('onednn', fused);
+  assert.ok(got.kernels.has(kernelName) && !got.kernels.has('Sqrt'), `onednn ran ${[...got.kernels].join(', ')}`);
+  assert.equal(fused.getClassName(), reference.getClassName());
   want.out.forEach((w, k) => {
     const err = relativeError(got.out[k]!, w);
     assert.ok(err <= 1e-6, `variable ${k}: relative error ${err}`);
   });
-  // iterations, then each variable's m, then each one's v: the layout checkpoints rely on.
-  assert.equal(got.state.length, 1 + 2 * shapes.length);
+  // iterations, then the slots in tfjs-core's order: the layout checkpoints rely on.
+  assert.equal(got.state.length, want.state.length);
   got.state.forEach((s, k) => {
     assert.equal(s.name.replace(/^\d+/, ''), want.state[k]!.name.replace(/^\d+/, ''), 'same kind of slot at each position');
     const err = relativeError(s.values, want.state[k]!.values);
     assert.ok(err <= 1e-6, `optimizer weight ${s.name}: relative error ${err}`);
   });
   assert.equal(got.state[0]!.values[0], 3);
+}
+
+test('the fused Adam on onednn equals tfjs-core\'s Adam on cpu: weights, moments and iterations', { skip }, async () => {
+  await compareOptimizers(tf.train.adam(0.01, 0.9, 0.999, 1e-7), makeOptimizer({ name: 'adam', lr: 0.01 }), 'SelabAdamUpdate');
+});
+
+test('the fused RMSProp on onednn equals tfjs-core\'s RMSProp on cpu: weights, mean squares and iterations', { skip }, async () => {
+  await compareOptimizers(tf.train.rmsprop(0.01, 0.9, 0, 1e-7, false), makeOptimizer({ name: 'rmsprop', lr: 0.01 }), 'SelabRmsPropUpdate');
 });

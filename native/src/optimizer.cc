@@ -1,6 +1,7 @@
-// One pass per weight tensor for an Adam step, where tfjs-core's AdamOptimizer runs about a
-// dozen full-size elementwise kernels (and as many output tensors) per weight. The arithmetic
-// is tfjs-core's, in the same float32 order, so the result matches the cpu backend's Adam.
+// One pass per weight tensor for an Adam or RMSProp step, where tfjs-core's optimizers run
+// about a dozen (Adam) or nine (RMSProp) full-size elementwise kernels, and as many output
+// tensors, per weight. The arithmetic is tfjs-core's, in the same float32 order, so the result
+// matches the cpu backend's optimizers.
 #include <cmath>
 
 #include "registry.h"
@@ -44,7 +45,36 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// rmsPropUpdate(value, ms, mom, gradient, newValue, newMs, newMom, lr, decay, momentum, epsilon):
+// tfjs-core's plain (not centered) RMSProp.
+Napi::Value RmsPropUpdate(const Napi::CallbackInfo& info) {
+  const F32 value = ArgF32(info, 0);
+  const float* ms = ArgF32(info, 1).data;
+  const float* mom = ArgF32(info, 2).data;
+  const float* g = ArgF32(info, 3).data;
+  float* newValue = ArgF32(info, 4).data;
+  float* newMs = ArgF32(info, 5).data;
+  float* newMom = ArgF32(info, 6).data;
+  const float lr = static_cast<float>(ArgNum(info, 7));
+  const float decay = static_cast<float>(ArgNum(info, 8));
+  const float momentum = static_cast<float>(ArgNum(info, 9));
+  const float epsilon = static_cast<float>(ArgNum(info, 10));
+  const float oneMinusDecay = static_cast<float>(1.0 - ArgNum(info, 8));
+  const int64_t n = static_cast<int64_t>(value.size);
+#pragma omp parallel for simd num_threads(ThreadsFor(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float si = ms[i] * decay + (gi * gi) * oneMinusDecay;
+    const float mi = mom[i] * momentum + (gi * lr) / std::sqrt(si + epsilon);
+    newMs[i] = si;
+    newMom[i] = mi;
+    newValue[i] = value.data[i] - mi;
+  }
+  return info.Env().Undefined();
+}
+
 SELAB_EXPORT("adamUpdate", AdamUpdate);
+SELAB_EXPORT("rmsPropUpdate", RmsPropUpdate);
 
 }  // namespace
 }  // namespace selab

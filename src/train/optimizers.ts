@@ -1,7 +1,7 @@
 // Optimizer presets of the reference experiment, as data, and their tfjs optimizers with the
 // Keras defaults the reference ran with (tfjs' own defaults differ: Adam and RMSProp epsilon 1e-8).
 import * as tf from '@tensorflow/tfjs-core';
-import { FusedAdamOptimizer } from './adam-update.js';
+import { FusedAdamOptimizer, FusedRmsPropOptimizer } from './fused-optimizers.js';
 
 export type OptimizerName = 'adam' | 'rmsprop' | 'sgd-momentum';
 export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'rmsprop', 'sgd-momentum'];
@@ -43,7 +43,7 @@ export function makeOptimizer(preset: OptimizerPreset | string): tf.Optimizer {
     case 'adam':
       return new FusedAdamOptimizer(p.lr, 0.9, 0.999, KERAS_EPSILON);
     case 'rmsprop':
-      return tf.train.rmsprop(p.lr, 0.9, 0, KERAS_EPSILON, false);
+      return new FusedRmsPropOptimizer(p.lr, 0.9, 0, KERAS_EPSILON, false);
     case 'sgd-momentum': {
       const momentum = p.momentum ?? 0.9;
       if (!(momentum >= 0 && momentum < 1)) throw new Error(`optimizer sgd-momentum: momentum must be in [0, 1), got ${momentum}`);

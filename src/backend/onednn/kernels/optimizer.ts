@@ -1,7 +1,7 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { allocFloat32 } from '../memory.js';
-import { ADAM_UPDATE, type AdamUpdateAttrs } from '../../../train/adam-update.js';
+import { ADAM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type RmsPropUpdateAttrs } from '../../../train/fused-optimizers.js';
 import { addon, f32, kernel } from './native-args.js';
 
 declare module '../addon.js' {
@@ -11,7 +11,22 @@ declare module '../addon.js' {
       newValue: Float32Array, newM: Float32Array, newV: Float32Array,
       lr: number, beta1: number, beta2: number, epsilon: number, oneMinusAccBeta1: number, oneMinusAccBeta2: number,
     ): void;
+    rmsPropUpdate(
+      value: Float32Array, ms: Float32Array, mom: Float32Array, gradient: Float32Array,
+      newValue: Float32Array, newMs: Float32Array, newMom: Float32Array,
+      lr: number, decay: number, momentum: number, epsilon: number,
+    ): void;
   }
+}
+
+/**
+ * The four same-shape float32 inputs of an update kernel (value and gradient with two state
+ * tensors), and three fresh outputs for the new value and state.
+ */
+function updateArrays(kernelName: string, backend: MathBackendCPU, inputs: TensorInfo[]): { ins: Float32Array[]; outs: Float32Array[] } {
+  const ins = inputs.map((t) => f32(backend, t));
+  if (ins.some((x) => !x || x.length !== ins[0]!.length)) throw new Error(`${kernelName} takes float32 tensors of one shape`);
+  return { ins: ins as Float32Array[], outs: [0, 1, 2].map(() => allocFloat32(ins[0]!.length)) };
 }
 
 export const optimizerKernels: KernelConfig[] = [
@@ -19,11 +34,16 @@ export const optimizerKernels: KernelConfig[] = [
     const backend = args.backend as MathBackendCPU;
     const { value, m, v, gradient } = args.inputs as Record<'value' | 'm' | 'v' | 'gradient', TensorInfo>;
     const a = args.attrs as unknown as AdamUpdateAttrs;
-    const arrays = [value, m, v, gradient].map((t) => f32(backend, t));
-    if (arrays.some((x) => !x || x.length !== arrays[0]!.length)) throw new Error(`${ADAM_UPDATE} takes float32 tensors of one shape`);
-    const [vv, mv, sv, gv] = arrays as Float32Array[];
-    const outs = [0, 1, 2].map(() => allocFloat32(vv!.length));
-    addon().adamUpdate(vv!, mv!, sv!, gv!, outs[0]!, outs[1]!, outs[2]!, a.lr, a.beta1, a.beta2, a.epsilon, a.oneMinusAccBeta1, a.oneMinusAccBeta2);
+    const { ins, outs } = updateArrays(ADAM_UPDATE, backend, [value, m, v, gradient]);
+    addon().adamUpdate(ins[0]!, ins[1]!, ins[2]!, ins[3]!, outs[0]!, outs[1]!, outs[2]!, a.lr, a.beta1, a.beta2, a.epsilon, a.oneMinusAccBeta1, a.oneMinusAccBeta2);
+    return outs.map((o) => backend.makeTensorInfo(value.shape, 'float32', o));
+  }),
+  kernel(RMSPROP_UPDATE, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { value, ms, mom, gradient } = args.inputs as Record<'value' | 'ms' | 'mom' | 'gradient', TensorInfo>;
+    const a = args.attrs as unknown as RmsPropUpdateAttrs;
+    const { ins, outs } = updateArrays(RMSPROP_UPDATE, backend, [value, ms, mom, gradient]);
+    addon().rmsPropUpdate(ins[0]!, ins[1]!, ins[2]!, ins[3]!, outs[0]!, outs[1]!, outs[2]!, a.lr, a.decay, a.momentum, a.epsilon);
     return outs.map((o) => backend.makeTensorInfo(value.shape, 'float32', o));
   }),
 ];
