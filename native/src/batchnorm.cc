@@ -1,6 +1,7 @@
 // Batch normalisation over the last (channel) axis of a [rows, C] view: the forward pass
 // and the whole FusedBatchNorm gradient in two passes over x and dy, where tfjs-core's
 // gradient takes about ten full-size kernels (including a Tile of 1/sqrt(var) to x's shape).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -9,6 +10,51 @@
 
 namespace selab {
 namespace {
+
+// Two per-channel sums over the rows of a [rows, C] view: rowSums(r, s1, s2) adds row r's terms
+// to float partials, which are flushed to double every 256 rows (bounding the rounding error)
+// and combined across threads in double.
+template <class RowSums>
+void ChannelSums(int64_t rows, int64_t C, double* sum1, double* sum2, RowSums rowSums) {
+  std::fill(sum1, sum1 + C, 0.0);
+  std::fill(sum2, sum2 + C, 0.0);
+#pragma omp parallel num_threads(ThreadsFor(rows * C))
+  {
+    std::vector<float> p1(C, 0.f), p2(C, 0.f);
+    std::vector<double> d1(C, 0.0), d2(C, 0.0);
+    int64_t begin, end;
+    Split(rows, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
+    int64_t block = 0;
+    for (int64_t r = begin; r < end; ++r) {
+      rowSums(r, p1.data(), p2.data());
+      if (++block == 256 || r + 1 == end) {
+        for (int64_t c = 0; c < C; ++c) {
+          d1[c] += p1[c];
+          d2[c] += p2[c];
+          p1[c] = 0.f;
+          p2[c] = 0.f;
+        }
+        block = 0;
+      }
+    }
+#pragma omp critical
+    for (int64_t c = 0; c < C; ++c) {
+      sum1[c] += d1[c];
+      sum2[c] += d2[c];
+    }
+  }
+}
+
+// y[r, c] = x[r, c]·a[c] + b[c], the affine map every batch-norm forward ends in.
+void Affine(const float* x, int64_t rows, int64_t C, const float* a, const float* b, float* out) {
+#pragma omp parallel for num_threads(ThreadsFor(rows * C)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * C;
+    float* orow = out + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) orow[c] = xr[c] * a[c] + b[c];
+  }
+}
 
 // batchNormForward(x, mean, variance, offset|null, scale|null, eps, C, out)
 Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
@@ -25,16 +71,7 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
     a[c] = (scale ? scale[c] : 1.f) / std::sqrt(var[c] + eps);
     b[c] = (offset ? offset[c] : 0.f) - mean[c] * a[c];
   }
-  const int64_t rows = static_cast<int64_t>(x.size) / C;
-  const float* pa = a.data();
-  const float* pb = b.data();
-#pragma omp parallel for num_threads(ThreadsFor(x.size)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x.data + r * C;
-    float* orow = out + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) orow[c] = xr[c] * pa[c] + pb[c];
-  }
+  Affine(x.data, static_cast<int64_t>(x.size) / C, C, a.data(), b.data(), out);
   return info.Env().Undefined();
 }
 
@@ -59,43 +96,16 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   for (int64_t c = 0; c < C; ++c) rstd[c] = 1.f / std::sqrt(var[c] + eps);
 
   if (dMean || dVar || dScale || dOffset) {
-    // Per-thread float partials over row blocks, combined in double: sum(dy), sum(dy·(x−mean)).
-    const int threads = ThreadsFor(x.size);
-    std::vector<double> sumDy(C, 0.0), sumDyXm(C, 0.0);
-#pragma omp parallel num_threads(threads)
-    {
-      std::vector<float> sDy(C, 0.f), sDyXm(C, 0.f);
-      std::vector<double> dDy(C, 0.0), dDyXm(C, 0.0);
-      float* s1 = sDy.data();
-      float* s2 = sDyXm.data();
-      int64_t begin, end;
-      Split(rows, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
-      int64_t block = 0;
-      for (int64_t r = begin; r < end; ++r) {
-        const float* xr = x.data + r * C;
-        const float* dr = dy + r * C;
+    std::vector<double> sumDy(C), sumDyXm(C);
+    ChannelSums(rows, C, sumDy.data(), sumDyXm.data(), [&](int64_t r, float* s1, float* s2) {
+      const float* xr = x.data + r * C;
+      const float* dr = dy + r * C;
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          s1[c] += dr[c];
-          s2[c] += dr[c] * (xr[c] - mean[c]);
-        }
-        // Flush the float partials to double every 256 rows to bound rounding error.
-        if (++block == 256 || r + 1 == end) {
-          for (int64_t c = 0; c < C; ++c) {
-            dDy[c] += s1[c];
-            dDyXm[c] += s2[c];
-            s1[c] = 0.f;
-            s2[c] = 0.f;
-          }
-          block = 0;
-        }
-      }
-#pragma omp critical
       for (int64_t c = 0; c < C; ++c) {
-        sumDy[c] += dDy[c];
-        sumDyXm[c] += dDyXm[c];
+        s1[c] += dr[c];
+        s2[c] += dr[c] * (xr[c] - mean[c]);
       }
-    }
+    });
     for (int64_t c = 0; c < C; ++c) {
       const float g = scale ? scale[c] : 1.f;
       const float r = rstd[c];
@@ -120,7 +130,97 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// batchNormTrainForward(x, scale|null, offset|null, eps, C, out, mean, variance): batch-norm in
+// training mode, as tfjs-layers computes it (tf.moments: the mean, then the mean of squared
+// deviations, biased; then the affine map), in three passes over x instead of five kernels.
+Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
+  const F32 x = ArgF32(info, 0);
+  const float* scale = ArgF32(info, 1).data;
+  const float* offset = ArgF32(info, 2).data;
+  const float eps = static_cast<float>(ArgNum(info, 3));
+  const int64_t C = ArgInt(info, 4);
+  float* out = ArgF32(info, 5).data;
+  float* mean = ArgF32(info, 6).data;
+  float* var = ArgF32(info, 7).data;
+  const int64_t rows = static_cast<int64_t>(x.size) / C;
+  std::vector<double> sum(C), unused(C), sq(C);
+  ChannelSums(rows, C, sum.data(), unused.data(), [&](int64_t r, float* s1, float*) {
+    const float* xr = x.data + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) s1[c] += xr[c];
+  });
+  for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<float>(sum[c] / static_cast<double>(rows));
+  ChannelSums(rows, C, sq.data(), unused.data(), [&](int64_t r, float* s1, float*) {
+    const float* xr = x.data + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const float d = xr[c] - mean[c];
+      s1[c] += d * d;
+    }
+  });
+  std::vector<float> a(C), b(C);
+  for (int64_t c = 0; c < C; ++c) {
+    var[c] = static_cast<float>(sq[c] / static_cast<double>(rows));
+    a[c] = (scale ? scale[c] : 1.f) / std::sqrt(var[c] + eps);
+    b[c] = (offset ? offset[c] : 0.f) - mean[c] * a[c];
+  }
+  Affine(x.data, rows, C, a.data(), b.data(), out);
+  return info.Env().Undefined();
+}
+
+// batchNormTrainGrad(x, dy, mean, variance, scale|null, eps, C, dx, dScale, dOffset): the
+// gradient of batchNormTrainForward with the batch statistics' own dependence on x included,
+// dx = γ/σ · (dy − mean(dy) − (x−μ)·mean(dy·(x−μ))/σ²) with σ² = var + eps, in two passes,
+// where tfjs differentiates tf.moments and the normalisation kernel by kernel (about eight
+// full-size kernels).
+Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
+  const F32 x = ArgF32(info, 0);
+  const float* dy = ArgF32(info, 1).data;
+  const float* mean = ArgF32(info, 2).data;
+  const float* var = ArgF32(info, 3).data;
+  const float* scale = ArgF32(info, 4).data;
+  const float eps = static_cast<float>(ArgNum(info, 5));
+  const int64_t C = ArgInt(info, 6);
+  float* dx = ArgF32(info, 7).data;
+  float* dScale = ArgF32(info, 8).data;
+  float* dOffset = ArgF32(info, 9).data;
+  const int64_t rows = static_cast<int64_t>(x.size) / C;
+  std::vector<double> sumDy(C), sumDyXm(C);
+  ChannelSums(rows, C, sumDy.data(), sumDyXm.data(), [&](int64_t r, float* s1, float* s2) {
+    const float* xr = x.data + r * C;
+    const float* dr = dy + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      s1[c] += dr[c];
+      s2[c] += dr[c] * (xr[c] - mean[c]);
+    }
+  });
+  std::vector<float> k(C), meanDy(C), slope(C);
+  for (int64_t c = 0; c < C; ++c) {
+    const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    k[c] = static_cast<float>((scale ? scale[c] : 1.f) * rstd);
+    meanDy[c] = static_cast<float>(sumDy[c] / static_cast<double>(rows));
+    slope[c] = static_cast<float>(sumDyXm[c] / static_cast<double>(rows) * rstd * rstd);
+    dScale[c] = static_cast<float>(sumDyXm[c] * rstd);
+    dOffset[c] = static_cast<float>(sumDy[c]);
+  }
+  const float* pk = k.data();
+  const float* pm = meanDy.data();
+  const float* ps = slope.data();
+#pragma omp parallel for num_threads(ThreadsFor(x.size)) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x.data + r * C;
+    const float* dr = dy + r * C;
+    float* o = dx + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] = pk[c] * (dr[c] - pm[c] - (xr[c] - mean[c]) * ps[c]);
+  }
+  return info.Env().Undefined();
+}
+
 SELAB_EXPORT("batchNormForward", BatchNormForward);
+SELAB_EXPORT("batchNormTrainForward", BatchNormTrainForward);
+SELAB_EXPORT("batchNormTrainGrad", BatchNormTrainGrad);
 SELAB_EXPORT("batchNormGrad", BatchNormGrad);
 
 }  // namespace

@@ -4,6 +4,7 @@
 // ZeroPadding2D ((0,1),(0,1)) 'conv_pad_i' followed by a 'valid' depthwise convolution.
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ReLU6 } from './relu6.js';
+import { BatchNorm } from './batch-norm.js';
 
 export interface MobileNetOptions {
   /** Width multiplier. Default 1. */
@@ -21,7 +22,7 @@ export const MOBILENET_BLOCKS: readonly (readonly [filters: number, stride: 1 | 
 ];
 
 function bn(name: string): tfl.layers.Layer {
-  return tfl.layers.batchNormalization({ axis: -1, momentum: 0.99, epsilon: 1e-3, name });
+  return new BatchNorm({ axis: -1, momentum: 0.99, epsilon: 1e-3, name });
 }
 
 function relu6(name: string): tfl.layers.Layer {

@@ -4,6 +4,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import { seBlock, type SEOptions } from '../se/squeeze-excitation.js';
 import { classificationHead } from './head.js';
+import { BatchNorm } from './batch-norm.js';
 
 export interface Plain10Options {
   se?: boolean;
@@ -24,7 +25,7 @@ export function plain10(options: Plain10Options = {}): tfl.LayersModel {
     const block = `block${s + 1}`;
     for (let i = 1; i <= CONVS_PER_STAGE; i++) {
       x = tfl.layers.conv2d({ filters, kernelSize: 3, padding: 'same', name: `${block}_conv${i}` }).apply(x) as tfl.SymbolicTensor;
-      x = tfl.layers.batchNormalization({ name: `${block}_conv${i}_bn` }).apply(x) as tfl.SymbolicTensor;
+      x = new BatchNorm({ name: `${block}_conv${i}_bn` }).apply(x) as tfl.SymbolicTensor;
       x = tfl.layers.reLU({ name: `${block}_conv${i}_relu` }).apply(x) as tfl.SymbolicTensor;
       if (se) x = seBlock(x, { ...seOptions, name: `${block}_conv${i}_se` });
     }

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { seBlock, type SEOptions } from '../se/squeeze-excitation.js';
 import { classificationHead } from './head.js';
+import { BatchNorm } from './batch-norm.js';
 
 /**
  * Where the SE block goes in a residual unit (the SE paper's integration designs):
@@ -85,7 +86,7 @@ export function conv(x: T, filters: number, kernelSize: number, strides: number,
   // He initialisation and no bias (BN follows every convolution), as in the papers' code.
   return apply(tfl.layers.conv2d({ filters, kernelSize, strides, padding: 'same', useBias: false, kernelInitializer: 'heNormal', name }), x);
 }
-export const bn = (x: T, name: string): T => apply(tfl.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-5, name }), x);
+export const bn = (x: T, name: string): T => apply(new BatchNorm({ axis: -1, momentum: 0.9, epsilon: 1e-5, name }), x);
 export const relu = (x: T, name: string): T => apply(tfl.layers.reLU({ name }), x);
 export const add = (xs: T[], name: string): T => apply(tfl.layers.add({ name }), xs);
 

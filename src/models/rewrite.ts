@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { seBlock, type SEOptions } from '../se/squeeze-excitation.js';
+import { BatchNorm } from './batch-norm.js';
 
 type Layer = tfl.layers.Layer;
 type SymbolicTensor = tfl.SymbolicTensor;
@@ -161,7 +162,7 @@ export function insertBatchNormRelu(after: LayerMatcher): Insertion {
   return {
     after,
     insert: (x, layer) => {
-      const y = tfl.layers.batchNormalization({ name: `${layer.name}_bn` }).apply(x) as SymbolicTensor;
+      const y = new BatchNorm({ name: `${layer.name}_bn` }).apply(x) as SymbolicTensor;
       return tfl.layers.reLU({ name: `${layer.name}_relu` }).apply(y) as SymbolicTensor;
     },
   };

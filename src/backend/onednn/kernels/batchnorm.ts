@@ -3,12 +3,21 @@ import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { allocFloat32 } from '../memory.js';
 import { addon, cpuFallback, f32, kernel } from './native-args.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../../../models/batch-norm.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {
     batchNormForward(
       x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null,
       eps: number, channels: number, out: Float32Array,
+    ): void;
+    batchNormTrainForward(
+      x: Float32Array, scale: Float32Array | null, offset: Float32Array | null, eps: number, channels: number,
+      out: Float32Array, mean: Float32Array, variance: Float32Array,
+    ): void;
+    batchNormTrainGrad(
+      x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
+      eps: number, channels: number, dx: Float32Array, dScale: Float32Array, dOffset: Float32Array,
     ): void;
     batchNormGrad(
       x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
@@ -43,6 +52,36 @@ export const batchNormKernels: KernelConfig[] = [
     const out = allocFloat32(xv.length);
     addon().batchNormForward(xv, mv, vv, ov, sv, eps, mv.length, out);
     return backend.makeTensorInfo(x.shape, 'float32', out);
+  }),
+  kernel(BATCH_NORM_TRAIN, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, scale, offset } = args.inputs as Record<string, TensorInfo | undefined>;
+    const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+    const xv = x && f32(backend, x);
+    const sv = scale ? f32(backend, scale) : null;
+    const ov = offset ? f32(backend, offset) : null;
+    if (!x || !xv || sv === undefined || ov === undefined) throw new Error(`${BATCH_NORM_TRAIN} takes float32 tensors`);
+    const channels = x.shape[x.shape.length - 1]!;
+    const out = allocFloat32(xv.length);
+    const mean = allocFloat32(channels);
+    const variance = allocFloat32(channels);
+    addon().batchNormTrainForward(xv, sv, ov, eps, channels, out, mean, variance);
+    return [backend.makeTensorInfo(x.shape, 'float32', out), backend.makeTensorInfo([channels], 'float32', mean), backend.makeTensorInfo([channels], 'float32', variance)];
+  }),
+  kernel(BATCH_NORM_TRAIN_GRAD, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, dy, mean, variance, scale } = args.inputs as Record<string, TensorInfo>;
+    const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+    const arrays = [x, dy, mean, variance].map((t) => f32(backend, t!));
+    const sv = scale ? f32(backend, scale) : null;
+    if (arrays.some((a) => !a) || sv === undefined) throw new Error(`${BATCH_NORM_TRAIN_GRAD} takes float32 tensors`);
+    const [xv, dyv, mv, vv] = arrays as Float32Array[];
+    const channels = mv!.length;
+    const dx = allocFloat32(xv!.length);
+    const dScale = allocFloat32(channels);
+    const dOffset = allocFloat32(channels);
+    addon().batchNormTrainGrad(xv!, dyv!, mv!, vv!, sv, eps, channels, dx, dScale, dOffset);
+    return [backend.makeTensorInfo(x!.shape, 'float32', dx), backend.makeTensorInfo([channels], 'float32', dScale), backend.makeTensorInfo([channels], 'float32', dOffset)];
   }),
   kernel(BATCH_NORM_GRAD, (args) => {
     const backend = args.backend as MathBackendCPU;

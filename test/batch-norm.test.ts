@@ -1,0 +1,96 @@
+// selab's BatchNorm (src/models/batch-norm.ts): in training mode on onednn one kernel forward
+// and one backward, with the values, gradients and moving statistics of tfjs-layers'
+// BatchNormalization on cpu; serialised as that layer; unchanged in inference.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-backend-cpu';
+import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
+import { BatchNorm } from '../src/models/batch-norm.js';
+import { relativeError } from './relative-error.js';
+
+const available = registerOneDnnBackend();
+const skip = available ? false : 'the onednn addon is not built';
+
+function random(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = lo + ((hi - lo) * s) / 2 ** 32;
+  }
+  return out;
+}
+
+const SHAPE = [3, 5, 7, 6];
+const ARGS = { momentum: 0.9, epsilon: 1e-3 };
+
+/**
+ * y = BN(x)·w summed, so that dy differs per element; returns y, the gradients for x, gamma and
+ * beta, and the moving statistics after the step, with gamma and beta set to non-trivial values.
+ */
+function step(backend: string, layer: tfl.layers.Layer, training: boolean) {
+  tf.setBackend(backend);
+  const x = tf.tensor(random(tf.util.sizeFromShape(SHAPE), 1, -2, 3), SHAPE);
+  const w = tf.tensor(random(tf.util.sizeFromShape(SHAPE), 2), SHAPE);
+  layer.build(SHAPE);
+  layer.setWeights([tf.tensor(random(6, 3, 0.5, 1.5)), tf.tensor(random(6, 4)), tf.tensor(random(6, 5)), tf.tensor(random(6, 6, 0.5, 2))]);
+  const [gamma, beta] = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+  const kernels = new Set<string>();
+  const f = (xs: tf.Tensor) => tf.sum(tf.mul(layer.apply(xs, { training }) as tf.Tensor, w));
+  const y = (layer.apply(x, { training: false }) as tf.Tensor).dataSync().slice();
+  const { value, grads } = tf.variableGrads(() => f(x) as tf.Scalar, [gamma!, beta!]);
+  const dx = tf.grad(f)(x);
+  return { y, loss: value.dataSync()[0]!, dGamma: grads[gamma!.name]!.dataSync().slice(), dBeta: grads[beta!.name]!.dataSync().slice(), dx: dx.dataSync().slice(), moving: layer.getWeights().slice(2).map((t) => t.dataSync().slice()), kernels };
+}
+
+test('training on onednn: values, gradients and moving statistics of tfjs-layers BatchNormalization on cpu', { skip }, async () => {
+  const want = step('cpu', tfl.layers.batchNormalization(ARGS), true);
+  const got = step('onednn', new BatchNorm(ARGS), true);
+  assert.ok(Math.abs(got.loss - want.loss) <= 1e-5 * Math.abs(want.loss), `loss ${got.loss} vs ${want.loss}`);
+  for (const key of ['dGamma', 'dBeta', 'dx'] as const) {
+    const err = relativeError(got[key], want[key]);
+    assert.ok(err <= 1e-5, `${key}: relative error ${err}`);
+  }
+  // Two training-mode applications (variableGrads, then grad): the moving averages moved twice.
+  got.moving.forEach((m, k) => assert.ok(relativeError(m, want.moving[k]!) <= 1e-6, `moving statistic ${k}`));
+  tf.setBackend('onednn');
+  const layer = new BatchNorm(ARGS);
+  const x = tf.tensor(random(tf.util.sizeFromShape(SHAPE), 1), SHAPE);
+  const { kernelNames } = await tf.profile(() => tf.grad((xs: tf.Tensor) => tf.sum(layer.apply(xs, { training: true }) as tf.Tensor))(x));
+  assert.ok(kernelNames.includes('SelabBatchNormTrain') && kernelNames.includes('SelabBatchNormTrainGrad'), kernelNames.join(', '));
+  // No tf.moments (Mean, Square) and no kernel-by-kernel gradient of it (SquaredDifference's, Mean's).
+  assert.ok(!['Mean', 'Square', 'SquaredDifference', 'SelabEltwiseGrad'].some((k) => kernelNames.includes(k)), kernelNames.join(', '));
+});
+
+test('inference and the cpu backend: tfjs-layers BatchNormalization unchanged', () => {
+  const want = step('cpu', tfl.layers.batchNormalization(ARGS), false);
+  const got = step('cpu', new BatchNorm(ARGS), false);
+  assert.deepEqual(got.y, want.y);
+  assert.deepEqual(got.dx, want.dx);
+  const wantTrain = step('cpu', tfl.layers.batchNormalization(ARGS), true);
+  const gotTrain = step('cpu', new BatchNorm(ARGS), true);
+  assert.deepEqual(gotTrain.dx, wantTrain.dx);
+  assert.deepEqual(gotTrain.moving, wantTrain.moving);
+});
+
+test('a memory-flat training step, and a model that saves as Keras BatchNormalization', async () => {
+  tf.setBackend(available ? 'onednn' : 'cpu');
+  const input = tfl.input({ shape: [4, 4, 3] });
+  const model = tfl.model({ inputs: input, outputs: new BatchNorm({ name: 'bn' }).apply(input) as tfl.SymbolicTensor });
+  const x = tf.tensor(random(2 * 4 * 4 * 3, 9), [2, 4, 4, 3]);
+  const vars = model.trainableWeights.map((v) => v.read() as tf.Variable);
+  const stepOnce = () => {
+    const { value, grads } = tf.variableGrads(() => tf.sum(model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  stepOnce();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 5; i++) stepOnce();
+  assert.equal(tf.memory().numTensors, before);
+  const json = model.toJSON(null, false) as { config: { layers: { class_name: string }[] } };
+  assert.equal(json.config.layers[1]!.class_name, 'BatchNormalization');
+  const loaded = await tfl.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'] });
+  assert.ok(!(loaded.getLayer('bn') instanceof BatchNorm), 'loading needs no selab class');
+});
