@@ -1,6 +1,6 @@
-// One pass per weight tensor for an Adam or RMSProp step, where tfjs-core's optimizers run
-// about a dozen (Adam) or nine (RMSProp) full-size elementwise kernels, and as many output
-// tensors, per weight. The arithmetic is tfjs-core's, in the same float32 order, so the result
+// One pass per weight tensor for an Adam, RMSProp or momentum SGD step, where tfjs-core's
+// optimizers run about a dozen (Adam), nine (RMSProp) or three (momentum) full-size
+// elementwise kernels, and as many output tensors, per weight. The arithmetic is tfjs-core's, in the same float32 order, so the result
 // matches the cpu backend's optimizers.
 #include <cmath>
 
@@ -73,7 +73,28 @@ Napi::Value RmsPropUpdate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// momentumUpdate(value, acc, gradient, newValue, newAcc, lr, momentum): tfjs-core's momentum
+// SGD without Nesterov, acc' = momentum·acc + g, value' = (−lr)·acc' + value.
+Napi::Value MomentumUpdate(const Napi::CallbackInfo& info) {
+  const F32 value = ArgF32(info, 0);
+  const float* acc = ArgF32(info, 1).data;
+  const float* g = ArgF32(info, 2).data;
+  float* newValue = ArgF32(info, 3).data;
+  float* newAcc = ArgF32(info, 4).data;
+  const float negLr = static_cast<float>(-ArgNum(info, 5));
+  const float momentum = static_cast<float>(ArgNum(info, 6));
+  const int64_t n = static_cast<int64_t>(value.size);
+#pragma omp parallel for simd num_threads(ThreadsFor(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = momentum * acc[i] + g[i];
+    newAcc[i] = a;
+    newValue[i] = negLr * a + value.data[i];
+  }
+  return info.Env().Undefined();
+}
+
 SELAB_EXPORT("adamUpdate", AdamUpdate);
+SELAB_EXPORT("momentumUpdate", MomentumUpdate);
 SELAB_EXPORT("rmsPropUpdate", RmsPropUpdate);
 
 }  // namespace

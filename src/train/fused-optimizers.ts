@@ -1,13 +1,20 @@
-// Adam and RMSProp whose per-weight arithmetic runs as one kernel (`SelabAdamUpdate`,
-// `SelabRmsPropUpdate`) on a backend that registers it (onednn), instead of tfjs-core's
-// dozen (Adam) or nine (RMSProp) elementwise kernels per weight tensor; on any other backend
-// they are tfjs-core's optimizers unchanged. The state (moments, accumulated β powers,
-// iterations) is tfjs-core's own, so getWeights/setWeights, checkpoints and the serialised
-// class names ('Adam', 'RMSProp') are unchanged too.
+// Adam, RMSProp and momentum SGD whose per-weight arithmetic runs as one kernel
+// (`SelabAdamUpdate`, `SelabRmsPropUpdate`, `SelabMomentumUpdate`) on a backend that registers
+// it (onednn), instead of tfjs-core's dozen (Adam), nine (RMSProp) or three (momentum)
+// elementwise kernels per weight tensor; on any other backend they are tfjs-core's optimizers
+// unchanged. The state (moments, accumulated β powers, iterations) is tfjs-core's own, so
+// getWeights/setWeights, checkpoints and the serialised class names are unchanged too.
 import * as tf from '@tensorflow/tfjs-core';
 
 export const ADAM_UPDATE = 'SelabAdamUpdate';
 export const RMSPROP_UPDATE = 'SelabRmsPropUpdate';
+export const MOMENTUM_UPDATE = 'SelabMomentumUpdate';
+
+/** Inputs value, acc (accumulation), gradient; outputs the new value and acc. */
+export interface MomentumUpdateAttrs {
+  lr: number;
+  momentum: number;
+}
 
 /** Inputs value, m, v, gradient; outputs the new value, m and v. */
 export interface AdamUpdateAttrs {
@@ -116,6 +123,36 @@ export class FusedRmsPropOptimizer extends tf.RMSPropOptimizer {
         const [newValue, newMs, newMom] = tf.engine().runKernel(RMSPROP_UPDATE, { value, ms, mom, gradient }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
         ms.assign(newMs!);
         mom.assign(newMom!);
+        value.assign(newValue!);
+      });
+    });
+    this.incrementIterations();
+  }
+}
+
+/** tfjs-core's MomentumOptimizer fields that are private in its typings. */
+interface MomentumState {
+  momentum: number;
+  useNesterov: boolean;
+  accumulations: Slot[];
+}
+
+export class FusedMomentumOptimizer extends tf.MomentumOptimizer {
+  override applyGradients(variableGradients: Parameters<tf.MomentumOptimizer['applyGradients']>[0]): void {
+    const state = this as unknown as MomentumState;
+    if (state.useNesterov || !tf.getKernel(MOMENTUM_UPDATE, tf.getBackend())) {
+      super.applyGradients(variableGradients);
+      return;
+    }
+    const attrs: MomentumUpdateAttrs = { lr: this.learningRate, momentum: state.momentum };
+    tf.tidy(() => {
+      namesOf(variableGradients).forEach((name, i) => {
+        const value = tf.engine().registeredVariables[name]!;
+        const acc = slot(state.accumulations, i, name, 'momentum', value);
+        const gradient = gradientOf(variableGradients, name, i);
+        if (gradient == null) return;
+        const [newValue, newAcc] = tf.engine().runKernel(MOMENTUM_UPDATE, { value, acc, gradient }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        acc.assign(newAcc!);
         value.assign(newValue!);
       });
     });

@@ -1,7 +1,7 @@
 // Optimizer presets of the reference experiment, as data, and their tfjs optimizers with the
 // Keras defaults the reference ran with (tfjs' own defaults differ: Adam and RMSProp epsilon 1e-8).
 import * as tf from '@tensorflow/tfjs-core';
-import { FusedAdamOptimizer, FusedRmsPropOptimizer } from './fused-optimizers.js';
+import { FusedAdamOptimizer, FusedMomentumOptimizer, FusedRmsPropOptimizer } from './fused-optimizers.js';
 
 export type OptimizerName = 'adam' | 'rmsprop' | 'sgd-momentum';
 export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'rmsprop', 'sgd-momentum'];
@@ -48,7 +48,7 @@ export function makeOptimizer(preset: OptimizerPreset | string): tf.Optimizer {
       const momentum = p.momentum ?? 0.9;
       if (!(momentum >= 0 && momentum < 1)) throw new Error(`optimizer sgd-momentum: momentum must be in [0, 1), got ${momentum}`);
       // tfjs: v = m·v + g, w -= lr·v; Keras: v = m·v − lr·g, w += v. Identical for a constant lr.
-      return tf.train.momentum(p.lr, momentum, false);
+      return new FusedMomentumOptimizer(p.lr, momentum, false);
     }
     default:
       throw new Error(`unknown optimizer "${(p as { name: unknown }).name}": expected one of ${OPTIMIZER_NAMES.join(', ')}`);

@@ -1,7 +1,7 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { allocFloat32 } from '../memory.js';
-import { ADAM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type RmsPropUpdateAttrs } from '../../../train/fused-optimizers.js';
+import { ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropUpdateAttrs } from '../../../train/fused-optimizers.js';
 import { addon, f32, kernel } from './native-args.js';
 
 declare module '../addon.js' {
@@ -16,17 +16,18 @@ declare module '../addon.js' {
       newValue: Float32Array, newMs: Float32Array, newMom: Float32Array,
       lr: number, decay: number, momentum: number, epsilon: number,
     ): void;
+    momentumUpdate(value: Float32Array, acc: Float32Array, gradient: Float32Array, newValue: Float32Array, newAcc: Float32Array, lr: number, momentum: number): void;
   }
 }
 
 /**
- * The four same-shape float32 inputs of an update kernel (value and gradient with two state
- * tensors), and three fresh outputs for the new value and state.
+ * The same-shape float32 inputs of an update kernel (value, state tensors, gradient), and fresh
+ * outputs for the new value and state (one fewer than the inputs).
  */
 function updateArrays(kernelName: string, backend: MathBackendCPU, inputs: TensorInfo[]): { ins: Float32Array[]; outs: Float32Array[] } {
   const ins = inputs.map((t) => f32(backend, t));
   if (ins.some((x) => !x || x.length !== ins[0]!.length)) throw new Error(`${kernelName} takes float32 tensors of one shape`);
-  return { ins: ins as Float32Array[], outs: [0, 1, 2].map(() => allocFloat32(ins[0]!.length)) };
+  return { ins: ins as Float32Array[], outs: ins.slice(1).map(() => allocFloat32(ins[0]!.length)) };
 }
 
 export const optimizerKernels: KernelConfig[] = [
@@ -44,6 +45,14 @@ export const optimizerKernels: KernelConfig[] = [
     const a = args.attrs as unknown as RmsPropUpdateAttrs;
     const { ins, outs } = updateArrays(RMSPROP_UPDATE, backend, [value, ms, mom, gradient]);
     addon().rmsPropUpdate(ins[0]!, ins[1]!, ins[2]!, ins[3]!, outs[0]!, outs[1]!, outs[2]!, a.lr, a.decay, a.momentum, a.epsilon);
+    return outs.map((o) => backend.makeTensorInfo(value.shape, 'float32', o));
+  }),
+  kernel(MOMENTUM_UPDATE, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { value, acc, gradient } = args.inputs as Record<'value' | 'acc' | 'gradient', TensorInfo>;
+    const a = args.attrs as unknown as MomentumUpdateAttrs;
+    const { ins, outs } = updateArrays(MOMENTUM_UPDATE, backend, [value, acc, gradient]);
+    addon().momentumUpdate(ins[0]!, ins[1]!, ins[2]!, outs[0]!, outs[1]!, a.lr, a.momentum);
     return outs.map((o) => backend.makeTensorInfo(value.shape, 'float32', o));
   }),
 ];
