@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { ADDON_PATH, addonLoadError, loadAddon } from '../src/backend/onednn/addon.js';
 import { PYTHON, torchPeerEnv } from '../src/bench/run.js';
 
@@ -30,7 +31,7 @@ for _ in range(8): round()
 print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 8)
 `;
 
-test('the PyTorch peer environment makes glibc reuse freed memory', () => {
+test('the PyTorch peer environment makes glibc reuse freed memory', { skip: existsSync(PYTHON) ? false : `${PYTHON} is absent` }, () => {
   const plain = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_')));
   const defaults = faultsPerRound(PYTHON, ['-c', PYTHON_ROUNDS], plain);
   const tuned = faultsPerRound(PYTHON, ['-c', PYTHON_ROUNDS], torchPeerEnv(2, plain));
