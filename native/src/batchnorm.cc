@@ -45,15 +45,37 @@ void ChannelSums(int64_t rows, int64_t C, double* sum1, double* sum2, RowSums ro
   }
 }
 
-// y[r, c] = x[r, c]·a[c] + b[c], the affine map every batch-norm forward ends in.
-void Affine(const float* x, int64_t rows, int64_t C, const float* a, const float* b, float* out) {
+// y = (x − mean)·scale/√(var + eps) + offset over the channels, as the affine map
+// y = x·a[c] + b[c]: what every batch-norm forward ends in, given its statistics.
+void Normalize(const float* x, int64_t rows, int64_t C, const float* mean, const float* var, const float* scale,
+               const float* offset, float eps, float* out) {
+  std::vector<float> a(C), b(C);
+  for (int64_t c = 0; c < C; ++c) {
+    a[c] = (scale ? scale[c] : 1.f) / std::sqrt(var[c] + eps);
+    b[c] = (offset ? offset[c] : 0.f) - mean[c] * a[c];
+  }
+  const float* pa = a.data();
+  const float* pb = b.data();
 #pragma omp parallel for num_threads(ThreadsFor(rows * C)) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
     float* orow = out + r * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) orow[c] = xr[c] * a[c] + b[c];
+    for (int64_t c = 0; c < C; ++c) orow[c] = xr[c] * pa[c] + pb[c];
   }
+}
+
+// Per channel, sum(dy) and sum(dy·(x − mean)): the two reductions of every batch-norm gradient.
+void GradientSums(const float* x, const float* dy, const float* mean, int64_t rows, int64_t C, double* sumDy, double* sumDyXm) {
+  ChannelSums(rows, C, sumDy, sumDyXm, [&](int64_t r, float* s1, float* s2) {
+    const float* xr = x + r * C;
+    const float* dr = dy + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      s1[c] += dr[c];
+      s2[c] += dr[c] * (xr[c] - mean[c]);
+    }
+  });
 }
 
 // batchNormForward(x, mean, variance, offset|null, scale|null, eps, C, out)
@@ -66,12 +88,7 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   const float eps = static_cast<float>(ArgNum(info, 5));
   const int64_t C = ArgInt(info, 6);
   float* out = ArgF32(info, 7).data;
-  std::vector<float> a(C), b(C);
-  for (int64_t c = 0; c < C; ++c) {
-    a[c] = (scale ? scale[c] : 1.f) / std::sqrt(var[c] + eps);
-    b[c] = (offset ? offset[c] : 0.f) - mean[c] * a[c];
-  }
-  Affine(x.data, static_cast<int64_t>(x.size) / C, C, a.data(), b.data(), out);
+  Normalize(x.data, static_cast<int64_t>(x.size) / C, C, mean, var, scale, offset, eps, out);
   return info.Env().Undefined();
 }
 
@@ -97,15 +114,7 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
 
   if (dMean || dVar || dScale || dOffset) {
     std::vector<double> sumDy(C), sumDyXm(C);
-    ChannelSums(rows, C, sumDy.data(), sumDyXm.data(), [&](int64_t r, float* s1, float* s2) {
-      const float* xr = x.data + r * C;
-      const float* dr = dy + r * C;
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) {
-        s1[c] += dr[c];
-        s2[c] += dr[c] * (xr[c] - mean[c]);
-      }
-    });
+    GradientSums(x.data, dy, mean, rows, C, sumDy.data(), sumDyXm.data());
     for (int64_t c = 0; c < C; ++c) {
       const float g = scale ? scale[c] : 1.f;
       const float r = rstd[c];
@@ -158,13 +167,8 @@ Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
       s1[c] += d * d;
     }
   });
-  std::vector<float> a(C), b(C);
-  for (int64_t c = 0; c < C; ++c) {
-    var[c] = static_cast<float>(sq[c] / static_cast<double>(rows));
-    a[c] = (scale ? scale[c] : 1.f) / std::sqrt(var[c] + eps);
-    b[c] = (offset ? offset[c] : 0.f) - mean[c] * a[c];
-  }
-  Affine(x.data, rows, C, a.data(), b.data(), out);
+  for (int64_t c = 0; c < C; ++c) var[c] = static_cast<float>(sq[c] / static_cast<double>(rows));
+  Normalize(x.data, rows, C, mean, var, scale, offset, eps, out);
   return info.Env().Undefined();
 }
 
@@ -186,15 +190,7 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   float* dOffset = ArgF32(info, 9).data;
   const int64_t rows = static_cast<int64_t>(x.size) / C;
   std::vector<double> sumDy(C), sumDyXm(C);
-  ChannelSums(rows, C, sumDy.data(), sumDyXm.data(), [&](int64_t r, float* s1, float* s2) {
-    const float* xr = x.data + r * C;
-    const float* dr = dy + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      s1[c] += dr[c];
-      s2[c] += dr[c] * (xr[c] - mean[c]);
-    }
-  });
+  GradientSums(x.data, dy, mean, rows, C, sumDy.data(), sumDyXm.data());
   std::vector<float> k(C), meanDy(C), slope(C);
   for (int64_t c = 0; c < C; ++c) {
     const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
