@@ -55,7 +55,7 @@ export class BatchNorm extends BatchNormalization {
         const [xs, gamma, beta, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
         const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: xs, scale: gamma, offset: beta }, attrs) as tf.Tensor[];
         save([xs, mean!, variance!, gamma]);
-        stats = [tf.keep(mean!.clone()), tf.keep(variance!.clone())];
+        stats = [tf.keep(mean!), tf.keep(variance!)];
         return {
           value: y!,
           gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

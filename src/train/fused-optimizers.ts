@@ -48,18 +48,32 @@ interface AdamState {
   accumulatedSecondMoment: Slot[];
 }
 
-/** The value of a variable's optimizer slot, created as tfjs-core creates it on first use. */
-function slot(slots: Slot[], i: number, name: string, suffix: string, value: tf.Variable): tf.Variable {
-  slots[i] ??= { originalName: `${name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
-  return slots[i].variable;
-}
+type VariableGradients = Parameters<tf.Optimizer['applyGradients']>[0];
 
-function namesOf(variableGradients: tf.NamedTensorMap | { name: string }[]): string[] {
-  return Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
-}
+/** One slot list of an optimizer: the list, the kernel's input name, tfjs-core's name suffix. */
+type SlotSpec = [slots: Slot[], input: string, suffix: string];
 
-function gradientOf(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[], name: string, i: number): tf.Tensor | undefined {
-  return Array.isArray(variableGradients) ? variableGradients[i]!.tensor : variableGradients[name];
+/**
+ * For every variable with a gradient: runs `kernelName` on { value, ...its slots, gradient } and
+ * assigns the outputs [value, ...slots] back. Slots are created as tfjs-core creates them, on
+ * first use, for every variable, with a gradient or not.
+ */
+function applyUpdates(variableGradients: VariableGradients, kernelName: string, attrs: object, specs: SlotSpec[]): void {
+  const names = Array.isArray(variableGradients) ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
+  tf.tidy(() => {
+    names.forEach((name, i) => {
+      const value = tf.engine().registeredVariables[name]!;
+      const state = specs.map(([slots, input, suffix]) => {
+        slots[i] ??= { originalName: `${name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+        return [input, slots[i].variable] as const;
+      });
+      const gradient = Array.isArray(variableGradients) ? variableGradients[i]!.tensor : variableGradients[name];
+      if (gradient == null) return;
+      const [newValue, ...newState] = tf.engine().runKernel(kernelName, { value, ...Object.fromEntries(state), gradient }, attrs as tf.NamedAttrMap) as tf.Tensor[];
+      state.forEach(([, variable], k) => variable.assign(newState[k]!));
+      value.assign(newValue!);
+    });
+  });
 }
 
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
@@ -80,17 +94,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
         oneMinusAccBeta1: Math.fround(1 - accBeta1!),
         oneMinusAccBeta2: Math.fround(1 - accBeta2!),
       };
-      namesOf(variableGradients).forEach((name, i) => {
-        const value = tf.engine().registeredVariables[name]!;
-        const m = slot(state.accumulatedFirstMoment, i, name, 'm', value);
-        const v = slot(state.accumulatedSecondMoment, i, name, 'v', value);
-        const gradient = gradientOf(variableGradients, name, i);
-        if (gradient == null) return;
-        const [newValue, newM, newV] = tf.engine().runKernel(ADAM_UPDATE, { value, m, v, gradient }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-        m.assign(newM!);
-        v.assign(newV!);
-        value.assign(newValue!);
-      });
+      applyUpdates(variableGradients, ADAM_UPDATE, attrs, [[state.accumulatedFirstMoment, 'm', 'm'], [state.accumulatedSecondMoment, 'v', 'v']]);
       state.accBeta1.assign(tf.mul(state.accBeta1, this.beta1));
       state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
     });
@@ -113,19 +117,7 @@ export class FusedRmsPropOptimizer extends tf.RMSPropOptimizer {
       return;
     }
     const attrs: RmsPropUpdateAttrs = { lr: this.learningRate, decay: this.decay, momentum: this.momentum, epsilon: this.epsilon };
-    tf.tidy(() => {
-      namesOf(variableGradients).forEach((name, i) => {
-        const value = tf.engine().registeredVariables[name]!;
-        const ms = slot(state.accumulatedMeanSquares, i, name, 'rms', value);
-        const mom = slot(state.accumulatedMoments, i, name, 'momentum', value);
-        const gradient = gradientOf(variableGradients, name, i);
-        if (gradient == null) return;
-        const [newValue, newMs, newMom] = tf.engine().runKernel(RMSPROP_UPDATE, { value, ms, mom, gradient }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-        ms.assign(newMs!);
-        mom.assign(newMom!);
-        value.assign(newValue!);
-      });
-    });
+    applyUpdates(variableGradients, RMSPROP_UPDATE, attrs, [[state.accumulatedMeanSquares, 'ms', 'rms'], [state.accumulatedMoments, 'mom', 'momentum']]);
     this.incrementIterations();
   }
 }
@@ -145,17 +137,7 @@ export class FusedMomentumOptimizer extends tf.MomentumOptimizer {
       return;
     }
     const attrs: MomentumUpdateAttrs = { lr: this.learningRate, momentum: state.momentum };
-    tf.tidy(() => {
-      namesOf(variableGradients).forEach((name, i) => {
-        const value = tf.engine().registeredVariables[name]!;
-        const acc = slot(state.accumulations, i, name, 'momentum', value);
-        const gradient = gradientOf(variableGradients, name, i);
-        if (gradient == null) return;
-        const [newValue, newAcc] = tf.engine().runKernel(MOMENTUM_UPDATE, { value, acc, gradient }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-        acc.assign(newAcc!);
-        value.assign(newValue!);
-      });
-    });
+    applyUpdates(variableGradients, MOMENTUM_UPDATE, attrs, [[state.accumulations, 'acc', 'momentum']]);
     this.incrementIterations();
   }
 }
