@@ -11,7 +11,7 @@ import { selectBackend, type BackendName } from '../src/backend/select.js';
 import { BatchIterator, CIFAR10_MEAN, CIFAR10_STD } from '../src/data/batches.js';
 import { loadCifar10 } from '../src/data/cifar.js';
 import { plain10 } from '../src/models/plain10.js';
-import { categoricalCrossentropy } from '../src/train/loop.js';
+import { categoricalCrossentropy } from '../src/engine/loop.js';
 
 const { values } = parseArgs({
   options: {

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { CASES, buildCaseModel, getCase } from '../src/models/cases.js';
+import { CASES, buildCaseModel, getCase } from '../src/experiments/cases.js';
 import { plain10 } from '../src/models/plain10.js';
 import { vgg16, VGG16_CONV_NAMES } from '../src/models/vgg16.js';
 import { mobilenetV1 } from '../src/models/mobilenet.js';
 import { macsPerImage, summarize, trainableParams } from '../src/models/summary.js';
 import { getRegisteredModel, registerModel, registeredModels } from '../src/models/all.js';
-import { seParamCount } from '../src/se/squeeze-excitation.js';
-import { OPTIMIZER_PRESETS, getOptimizerPreset, makeOptimizer } from '../src/train/optimizers.js';
+import { seParamCount } from '../src/attention/squeeze-excitation.js';
+import { OPTIMIZER_PRESETS, getOptimizerPreset, makeOptimizer } from '../src/engine/optimizers.js';
 
 await tf.setBackend('cpu');
 

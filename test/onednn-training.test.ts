@@ -27,7 +27,7 @@ import { mobilenetWithSE } from '../src/models/presets.js';
 import { withClassificationHead } from '../src/models/head.js';
 import { makeTrainStep } from '../src/bench/step.js';
 import { relativeError } from './relative-error.js';
-import { makeOptimizer } from '../src/train/optimizers.js';
+import { makeOptimizer } from '../src/engine/optimizers.js';
 
 const available = registerOneDnnBackend();
 const skip = available ? false : `the onednn addon is not built (${addonLoadError()?.message.split('\n')[0]}); run node native/build.mjs`;

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Resvg } from '@resvg/resvg-js';
 import { parse, type HTMLElement } from 'node-html-parser';
-import { CASES } from '../src/models/cases.js';
+import { CASES } from '../src/experiments/cases.js';
 import { learningCurveSpec } from '../src/report/charts.js';
 import { renderReport } from '../src/report/html.js';
 import { loadRuns, type LoadedRun } from '../src/report/load-runs.js';

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { cifarResNet, preactResNet, resnet20, resnet32, resnet56, resnet110, resnet164, SE_INTEGRATIONS, ZeroPadShortcut, type SEIntegration } from '../src/models/resnet.js';
 import { wideResNet, wrn16_8 } from '../src/models/wrn.js';
-import { SqueezeExcitation, seParamCount } from '../src/se/squeeze-excitation.js';
+import { SqueezeExcitation, seParamCount } from '../src/attention/squeeze-excitation.js';
 
 await tf.setBackend('cpu');
 

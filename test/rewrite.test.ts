@@ -7,7 +7,7 @@ import { insertSE, rewriteModel, withActivation } from '../src/models/rewrite.js
 import { mobilenetWithSE, vgg16WithBatchNorm, vgg16WithBatchNormSE } from '../src/models/presets.js';
 import { mobilenetV1 } from '../src/models/mobilenet.js';
 import { vgg16, VGG16_CONV_NAMES } from '../src/models/vgg16.js';
-import { SqueezeExcitation, seParamCount } from '../src/se/squeeze-excitation.js';
+import { SqueezeExcitation, seParamCount } from '../src/attention/squeeze-excitation.js';
 
 await tf.setBackend('cpu');
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { SqueezeExcitation, reducedChannels, seBlock, seParamCount } from '../src/se/squeeze-excitation.js';
+import { SqueezeExcitation, reducedChannels, seBlock, seParamCount } from '../src/attention/squeeze-excitation.js';
 import { plain10 } from '../src/models/plain10.js';
 
 await tf.setBackend('cpu');

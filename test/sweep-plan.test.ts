@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
-import { parseDecayEpochs, parseDecayFactor, stepLr } from '../src/train/schedule.js';
+import { parseDecayEpochs, parseDecayFactor, stepLr } from '../src/engine/schedule.js';
 import {
   parseGates, parseIntegrations, parseRatios, parseSqueezes, pointId, repeatSeed, scaledDecayEpochs, sweepModel, sweepPoints, sweepRunDir,
-} from '../src/train/sweep-plan.js';
-import { describeLrSchedule, planSweep } from '../src/train/sweep.js';
+} from '../src/experiments/sweep-plan.js';
+import { describeLrSchedule, planSweep } from '../src/experiments/sweep.js';
 
 test('the full grid: 5 ratios × 3 gates × 2 squeezes × 4 integrations, plus the baseline', () => {
   const grid = { ratio: [2, 4, 8, 16, 32], gate: parseGates('sigmoid,tanh,relu'), squeeze: parseSqueezes('avg,max'), integration: parseIntegrations('standard,pre,post,identity') };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findRuns, writeHistory, writeRunFile, type RunFile, type RunStatus } from '../src/train/runfiles.js';
+import { findRuns, writeHistory, writeRunFile, type RunFile, type RunStatus } from '../src/runs/files.js';
 import { sweepCharts, sweepCsv, sweepJson, sweepMarkdown, sweepReportSections, sweepTables } from '../src/report/sweep.js';
 import { renderSvg } from '../src/report/render-chart.js';
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sweepCsv, sweepTables } from '../src/report/sweep.js';
-import { findRuns, type RunFile } from '../src/train/runfiles.js';
-import { planSweep, runSweep, type SweepFlags, type SweepJob } from '../src/train/sweep.js';
+import { findRuns, type RunFile } from '../src/runs/files.js';
+import { planSweep, runSweep, type SweepFlags, type SweepJob } from '../src/experiments/sweep.js';
 import { packageRoot } from '../src/util/paths.js';
 
 const run = promisify(execFile);

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadAddon } from '../src/backend/onednn/addon.js';
-import { parseCases, parseOneCase, runCases } from '../src/train/cases-run.js';
-import type { History, RunFile } from '../src/train/runfiles.js';
+import { parseCases, parseOneCase, runCases } from '../src/experiments/run-cases.js';
+import type { History, RunFile } from '../src/runs/files.js';
 import { packageRoot } from '../src/util/paths.js';
 
 const root = packageRoot();

@@ -2,7 +2,7 @@
 // generated, learnable dataset, so whole runs take seconds on the pure-JS cpu backend.
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Split } from '../src/data/format.js';
-import type { RunRequest } from '../src/train/runner.js';
+import type { RunRequest } from '../src/engine/runner.js';
 
 /** Images whose mean brightness per channel encodes the label, plus seeded noise. */
 export function generatedSplit(count: number, seed: number, size = 8): Split {

@@ -1,7 +1,7 @@
 // Child process of test/train-cli.test.ts: one tiny run into argv[2], resumed if argv[3] is "resume".
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
-import { runTraining } from '../src/train/runner.js';
+import { runTraining } from '../src/engine/runner.js';
 import { generatedSplit, tinyRequest } from './train-helpers.js';
 
 await tf.setBackend('cpu');

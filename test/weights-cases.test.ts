@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildCaseModel, getCase, type ReferenceCase } from '../src/models/cases.js';
+import { buildCaseModel, getCase, type ReferenceCase } from '../src/experiments/cases.js';
 import { mobilenetV1 } from '../src/models/mobilenet.js';
 import { vgg16 } from '../src/models/vgg16.js';
 import { imagenetArchFor, imagenetWeightsFile, resolveWeights } from '../src/models/weights.js';

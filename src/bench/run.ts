@@ -6,12 +6,12 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { selectBackend, type BackendName } from '../backend/select.js';
-import { buildCaseModel } from '../models/cases.js';
+import { buildCaseModel } from '../experiments/cases.js';
 import { macsPerImage } from '../models/summary.js';
 import { packageRoot } from '../util/paths.js';
 import { formatProfile, profileKernels } from './profile.js';
 import { inferStep, makeTrainStep, randomBatch, timeMedian } from './step.js';
-import { makeOptimizer } from '../train/optimizers.js';
+import { makeOptimizer } from '../engine/optimizers.js';
 
 export interface BenchModel {
   name: string;

@@ -3,7 +3,7 @@
 // optimizer.applyGradients. Every tensor a step creates is disposed before it returns.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { categoricalCrossentropy } from '../train/loop.js';
+import { categoricalCrossentropy } from '../engine/loop.js';
 
 export type TrainStep = (xs: tf.Tensor, ys: tf.Tensor) => number;
 

@@ -7,11 +7,7 @@
 // other backends the layer is tfjs-layers' BatchNormalization unchanged.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-
-/** Inputs x, scale, offset; attr varianceEpsilon; outputs y, the batch mean and the (biased) batch variance. */
-export const BATCH_NORM_TRAIN = 'SelabBatchNormTrain';
-/** Inputs x, dy, mean, variance, scale; attr varianceEpsilon; outputs dx, dScale, dOffset. */
-export const BATCH_NORM_TRAIN_GRAD = 'SelabBatchNormTrainGrad';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../ops/kernel-names.js';
 
 type BatchNormalizationArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
 type BatchNormalizationLayer = ReturnType<typeof tfl.layers.batchNormalization>;

@@ -2,7 +2,7 @@
 // units in three stages of 64, 128 and 256 filters, average pooling between stages, then the
 // selab head. With `se`, an SE block follows every conv-BN-ReLU unit.
 import * as tfl from '@tensorflow/tfjs-layers';
-import { seBlock, type SEOptions } from '../se/squeeze-excitation.js';
+import { seBlock, type SEOptions } from '../attention/squeeze-excitation.js';
 import { classificationHead } from './head.js';
 import { BatchNorm } from './batch-norm.js';
 

@@ -1,7 +1,7 @@
 // The architecture changes of the reference experiment, as rewrites of the Keras-named backbones.
 // Each returns a new model that shares every untouched layer (and its weights) with `base`.
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { SEOptions } from '../se/squeeze-excitation.js';
+import type { SEOptions } from '../attention/squeeze-excitation.js';
 import { addBatchNorm, insertBatchNormRelu, insertSE, rewriteModel, withActivation } from './rewrite.js';
 import { MOBILENET_BLOCKS } from './mobilenet.js';
 

@@ -5,7 +5,7 @@
 // Layer names follow Keras' ResNet/ResNetV2 applications (conv2_block1_1_conv, ..._add, ..._out).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { seBlock, type SEOptions } from '../se/squeeze-excitation.js';
+import { seBlock, type SEOptions } from '../attention/squeeze-excitation.js';
 import { classificationHead } from './head.js';
 import { BatchNorm } from './batch-norm.js';
 

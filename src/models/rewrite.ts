@@ -5,7 +5,7 @@
 // +BatchNorm and +SE variants of the reference experiment.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { seBlock, type SEOptions } from '../se/squeeze-excitation.js';
+import { seBlock, type SEOptions } from '../attention/squeeze-excitation.js';
 import { BatchNorm } from './batch-norm.js';
 
 type Layer = tfl.layers.Layer;

@@ -1,7 +1,7 @@
 // Vega-Lite specs for the report's charts: learning curves (SE runs drawn over their
 // baselines) and the cost of SE in parameters and multiply-accumulates.
 import type { TopLevelSpec } from 'vega-lite';
-import type { HistoryRow } from '../train/runfiles.js';
+import type { HistoryRow } from '../runs/files.js';
 import type { ConditionRow } from './tables.js';
 
 export interface CurveSeries {

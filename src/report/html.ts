@@ -1,8 +1,8 @@
 // The report page: one self-contained HTML file with no script and no external resource.
 // Charts are inline SVG rendered in Node, so the page opens offline, scales and prints.
 import type { TopLevelSpec } from 'vega-lite';
-import { CASES } from '../models/cases.js';
-import type { RunFile } from '../train/runfiles.js';
+import { CASES } from '../experiments/cases.js';
+import type { RunFile } from '../runs/files.js';
 import { costBars, costSpec, learningCurveSpec, type CurveSeries } from './charts.js';
 import type { LoadedRun } from './load-runs.js';
 import { renderSvg } from './render-chart.js';

@@ -4,7 +4,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findRuns, HISTORY_FILE, RUN_FILE, type FoundRun } from '../train/runfiles.js';
+import { findRuns, HISTORY_FILE, RUN_FILE, type FoundRun } from '../runs/files.js';
 
 /** A run's folder, its run.json, and its history.json (null until the first epoch is written). */
 export type LoadedRun = FoundRun;

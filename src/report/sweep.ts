@@ -2,7 +2,7 @@
 // accuracy), each SE point compared with the sweep's baseline point by Welch's t-test, and the
 // SE paper's ablation charts (accuracy against r, against the gate, …) with error bars.
 import type { TopLevelSpec } from 'vega-lite';
-import type { FoundRun } from '../train/runfiles.js';
+import type { FoundRun } from '../runs/files.js';
 import { escapeHtml, htmlTable, type HtmlCell, type ReportChart, type ReportSection } from './html.js';
 import { mean, summarize, verdict, welchTTest, type Summary, type Verdict, type WelchResult } from './stats.js';
 

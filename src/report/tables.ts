@@ -1,7 +1,7 @@
 // The reference experiment's two tables (conditions; results with gains over each case's
 // baseline), computed from run files. Pure data: `selab table` and `selab report` format it.
-import { getOptimizerPreset } from '../train/optimizers.js';
-import type { RunFile, RunStatus } from '../train/runfiles.js';
+import { getOptimizerPreset } from '../engine/optimizers.js';
+import type { RunFile, RunStatus } from '../runs/files.js';
 import type { LoadedRun } from './load-runs.js';
 
 /** What the tables need to know about a reference case (src/models/cases.ts has the seven). */

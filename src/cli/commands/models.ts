@@ -4,10 +4,10 @@ import type { Command } from 'commander';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { CASES, buildCaseModel } from '../../models/cases.js';
+import { CASES, buildCaseModel } from '../../experiments/cases.js';
 import { registeredModels } from '../../models/all.js';
 import { summarize } from '../../models/summary.js';
-import { SqueezeExcitation } from '../../se/squeeze-excitation.js';
+import { SqueezeExcitation } from '../../attention/squeeze-excitation.js';
 
 export interface ModelRow {
   /** Reference case number, or null for a registered (non-case) model. */

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_OUT, parseCases, runCases, type TrainFlags } from '../../train/cases-run.js';
-import { caseTables, formatTables } from '../../train/table.js';
+import { DEFAULT_OUT, parseCases, runCases, type TrainFlags } from '../../experiments/run-cases.js';
+import { caseTables, formatTables } from '../../report/table-format.js';
 import { addTrainOptions, exitCodeOf, stopOnInterrupt } from './train.js';
 
 export function register(program: Command): void {

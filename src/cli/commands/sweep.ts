@@ -4,10 +4,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderSvg } from '../../report/render-chart.js';
 import { sweepCharts, sweepCsv, sweepJson, sweepMarkdown, sweepTables, type SweepTable } from '../../report/sweep.js';
-import { findRuns } from '../../train/runfiles.js';
-import { DEFAULT_OUT } from '../../train/cases-run.js';
-import { OPTIMIZER_PRESET_IDS } from '../../train/optimizers.js';
-import { describeLrSchedule, executeSweep, planSweep, SWEEP_PRESET_IDS, type SweepFlags } from '../../train/sweep.js';
+import { findRuns } from '../../runs/files.js';
+import { DEFAULT_OUT } from '../../experiments/run-cases.js';
+import { OPTIMIZER_PRESET_IDS } from '../../engine/optimizers.js';
+import { describeLrSchedule, executeSweep, planSweep, SWEEP_PRESET_IDS, type SweepFlags } from '../../experiments/sweep.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { stopOnInterrupt } from './train.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_OUT } from '../../train/cases-run.js';
-import { caseTables, formatTables, parseTableFormat, TABLE_FORMATS } from '../../train/table.js';
+import { DEFAULT_OUT } from '../../experiments/run-cases.js';
+import { caseTables, formatTables, parseTableFormat, TABLE_FORMATS } from '../../report/table-format.js';
 
 export function register(program: Command): void {
   program

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { OPTIMIZER_PRESET_IDS } from '../../train/optimizers.js';
-import { DEFAULT_OUT, parseOneCase, runCases, type CasesRunResult, type TrainFlags } from '../../train/cases-run.js';
+import { OPTIMIZER_PRESET_IDS } from '../../engine/optimizers.js';
+import { DEFAULT_OUT, parseOneCase, runCases, type CasesRunResult, type TrainFlags } from '../../experiments/run-cases.js';
 
 /** The flags shared by `selab train` and `selab run`; none has a default here, so "not given" stays visible. */
 export function addTrainOptions(cmd: Command): Command {

@@ -3,7 +3,7 @@ import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { allocFloat32 } from '../memory.js';
 import { addon, cpuFallback, f32, kernel } from './native-args.js';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../../../models/batch-norm.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../../../ops/kernel-names.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {

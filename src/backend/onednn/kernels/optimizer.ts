@@ -1,7 +1,7 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { allocFloat32 } from '../memory.js';
-import { ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropUpdateAttrs } from '../../../train/fused-optimizers.js';
+import { ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropUpdateAttrs } from '../../../ops/kernel-names.js';
 import { addon, f32, kernel } from './native-args.js';
 
 declare module '../addon.js' {

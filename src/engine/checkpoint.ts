@@ -11,7 +11,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeStaleTemps, tempPathFor } from '../util/atomic.js';
 import { exists } from '../util/fs.js';
-import type { HistoryRow } from './runfiles.js';
+import type { HistoryRow } from '../runs/files.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 const OLD_DIR = 'checkpoint.old';

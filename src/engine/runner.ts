@@ -35,7 +35,7 @@ import {
   type HistoryRow,
   type RunConfig,
   type RunFile,
-} from './runfiles.js';
+} from '../runs/files.js';
 
 /** What describes the run in run.json besides its configuration. */
 export type RunMeta = Pick<RunFile, 'case' | 'name' | 'model' | 'additions' | 'se' | 'seOptions' | 'training' | 'sweep'>;

@@ -6,7 +6,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { plain10 } from '../models/plain10.js';
 import { cifarResNet, preactResNet, SE_INTEGRATIONS, type ResNetSEOptions, type SEIntegration } from '../models/resnet.js';
 import { wideResNet } from '../models/wrn.js';
-import { GATE_ACTIVATIONS, SQUEEZE_MODES, type GateActivation, type SqueezeMode } from '../se/squeeze-excitation.js';
+import { GATE_ACTIVATIONS, SQUEEZE_MODES, type GateActivation, type SqueezeMode } from '../attention/squeeze-excitation.js';
 
 /** The SE paper's ablation values (reduction ratio and excitation-gate studies). */
 export const SWEEP_RATIOS = [2, 4, 8, 16, 32] as const;

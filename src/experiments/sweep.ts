@@ -5,12 +5,12 @@ import { relative, resolve, sep } from 'node:path';
 import { selectBackend } from '../backend/select.js';
 import { loadCifar10 } from '../data/cifar.js';
 import { SE_INTEGRATIONS } from '../models/resnet.js';
-import { SQUEEZE_MODES } from '../se/squeeze-excitation.js';
-import { CIFAR10_NORMALIZE, DEFAULT_OUT, DEFAULT_SEED, parseBackend, parseOverrides, type TrainFlags } from './cases-run.js';
-import { makeProgress, type ProgressSink } from './progress.js';
-import { readRunFile, type RunFile } from './runfiles.js';
-import { stepLr } from './schedule.js';
-import { RunError, runTraining, validateConfig, type RunRequest } from './runner.js';
+import { SQUEEZE_MODES } from '../attention/squeeze-excitation.js';
+import { CIFAR10_NORMALIZE, DEFAULT_OUT, DEFAULT_SEED, parseBackend, parseOverrides, type TrainFlags } from './run-cases.js';
+import { makeProgress, type ProgressSink } from '../engine/progress.js';
+import { readRunFile, type RunFile } from '../runs/files.js';
+import { stepLr } from '../engine/schedule.js';
+import { RunError, runTraining, validateConfig, type RunRequest } from '../engine/runner.js';
 import {
   checkSweepName, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointParams, repeatSeed,
   scaledDecayEpochs, SE_CIFAR_RECIPE, SWEEP_GATES, SWEEP_RATIOS, sweepModel, sweepPoints, sweepRunDir,

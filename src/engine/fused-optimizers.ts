@@ -5,35 +5,7 @@
 // unchanged. The state (moments, accumulated β powers, iterations) is tfjs-core's own, so
 // getWeights/setWeights, checkpoints and the serialised class names are unchanged too.
 import * as tf from '@tensorflow/tfjs-core';
-
-export const ADAM_UPDATE = 'SelabAdamUpdate';
-export const RMSPROP_UPDATE = 'SelabRmsPropUpdate';
-export const MOMENTUM_UPDATE = 'SelabMomentumUpdate';
-
-/** Inputs value, acc (accumulation), gradient; outputs the new value and acc. */
-export interface MomentumUpdateAttrs {
-  lr: number;
-  momentum: number;
-}
-
-/** Inputs value, m, v, gradient; outputs the new value, m and v. */
-export interface AdamUpdateAttrs {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  /** 1 − β1^t and 1 − β2^t, as tfjs computes them in float32. */
-  oneMinusAccBeta1: number;
-  oneMinusAccBeta2: number;
-}
-
-/** Inputs value, ms (mean square), mom (moments), gradient; outputs the new value, ms and mom. */
-export interface RmsPropUpdateAttrs {
-  lr: number;
-  decay: number;
-  momentum: number;
-  epsilon: number;
-}
+import { ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropUpdateAttrs } from '../ops/kernel-names.js';
 
 interface Slot {
   originalName: string;

@@ -1,7 +1,7 @@
 // Seeded weight initialisation. tfjs initialisers draw their seeds from Math.random() when none
 // is given, and builders do not give one; swapping Math.random for a seeded generator while a
 // model is built makes its initial weights a function of --seed.
-import { deriveSeed, mulberry32 } from '../data/prepare.js';
+import { deriveSeed, mulberry32 } from '../util/random.js';
 
 const INIT_STREAM = 3;
 

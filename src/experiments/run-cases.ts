@@ -6,14 +6,14 @@ import { BACKEND_NAMES, selectBackend, type BackendName } from '../backend/selec
 import { loadCifar10 } from '../data/cifar.js';
 import { CIFAR10_MEAN, CIFAR10_STD } from '../data/batches.js';
 import { parsePreprocess } from '../data/preprocess.js';
-import { buildCaseModel, CASES, getCase, type ReferenceCase } from '../models/cases.js';
+import { buildCaseModel, CASES, getCase, type ReferenceCase } from './cases.js';
 import { imagenetArchFor, resolveWeights } from '../models/weights.js';
-import { getOptimizerPreset } from './optimizers.js';
-import { makeProgress, type ProgressSink } from './progress.js';
+import { getOptimizerPreset } from '../engine/optimizers.js';
+import { makeProgress, type ProgressSink } from '../engine/progress.js';
 import { parseCaseList } from './ranges.js';
-import { readRunFile, RUN_FILE, type RunConfig, type RunFile } from './runfiles.js';
-import { RunError, runTraining, validateConfig, type RunRequest } from './runner.js';
-import { parseDecayEpochs, parseDecayFactor } from './schedule.js';
+import { readRunFile, RUN_FILE, type RunConfig, type RunFile } from '../runs/files.js';
+import { RunError, runTraining, validateConfig, type RunRequest } from '../engine/runner.js';
+import { parseDecayEpochs, parseDecayFactor } from '../engine/schedule.js';
 
 /** The flags as commander gives them: undefined when not given. */
 export interface TrainFlags {

@@ -1,9 +1,9 @@
 // `selab table`: the reference experiment's two tables (conditions; results with gains over each
 // case's baseline, at the final and at the best epoch), beside the reference's published numbers,
 // as Markdown, CSV or JSON. The numbers come from src/report/tables.ts, shared with the report.
-import { loadRuns } from '../report/load-runs.js';
-import { buildTables, type ConditionRow, type ResultRow, type Tables } from '../report/tables.js';
-import { CASES } from '../models/cases.js';
+import { loadRuns } from './load-runs.js';
+import { buildTables, type ConditionRow, type ResultRow, type Tables } from './tables.js';
+import { CASES } from '../experiments/cases.js';
 
 export const TABLE_FORMATS = ['md', 'csv', 'json'] as const;
 export type TableFormat = (typeof TABLE_FORMATS)[number];

@@ -1,13 +1,13 @@
 // The seven cases of the reference Keras study (SE blocks on CIFAR-10), as data. Everything a
 // runner needs to reproduce a case is here; buildCaseModel turns a case into a model.
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { SEOptions } from '../se/squeeze-excitation.js';
-import type { OptimizerPresetId } from '../train/optimizers.js';
-import { withClassificationHead } from './head.js';
-import { mobilenetV1 } from './mobilenet.js';
-import { plain10 } from './plain10.js';
-import { mobilenetWithSE, vgg16WithBatchNorm, vgg16WithBatchNormSE } from './presets.js';
-import { vgg16 } from './vgg16.js';
+import type { SEOptions } from '../attention/squeeze-excitation.js';
+import type { OptimizerPresetId } from '../engine/optimizers.js';
+import { withClassificationHead } from '../models/head.js';
+import { mobilenetV1 } from '../models/mobilenet.js';
+import { plain10 } from '../models/plain10.js';
+import { mobilenetWithSE, vgg16WithBatchNorm, vgg16WithBatchNormSE } from '../models/presets.js';
+import { vgg16 } from '../models/vgg16.js';
 
 export type CaseModelName = 'plain10' | 'vgg16' | 'mobilenet';
 export type CaseAddition = 'batchnorm';
