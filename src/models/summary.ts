@@ -3,11 +3,13 @@
 // Parameters follow Keras' count_params(): every weight, BatchNorm moving mean/variance included.
 // MACs are forward multiply-accumulates for ONE image, counted for the layers that dominate
 // cost: Conv2D (Ho·Wo·Cout·kh·kw·Cin), DepthwiseConv2D (Ho·Wo·Cin·multiplier·kh·kw), Dense
-// (inputs·units, per position if the input has more than two axes) and the two dense layers in
-// SqueezeExcitation (2·C·⌊C/r⌋). Biases, BatchNorm, activations, pooling, padding, the SE scale
-// multiplication and element-wise merges are not counted (the usual convention of papers and of
-// tools such as ptflops/fvcore for "MACs").
+// (inputs·units, per position if the input has more than two axes), the two dense layers in
+// SqueezeExcitation (2·C·⌊C/r⌋) and the channel convolution in EfficientChannelAttention (C·k).
+// Biases, BatchNorm, activations, pooling, padding, the SE/ECA scale multiplication and
+// element-wise merges are not counted (the usual convention of papers and of tools such as
+// ptflops/fvcore for "MACs").
 import * as tfl from '@tensorflow/tfjs-layers';
+import { ecaKernelSize } from '../attention/efficient-channel-attention.js';
 
 export function countParams(model: tfl.LayersModel): number {
   return model.countParams();
@@ -46,6 +48,11 @@ function layerMacs(layer: tfl.layers.Layer, inputShape: tfl.Shape, outputShape: 
       const c = product([inputShape[3] ?? null]);
       const ratio = config.ratio as number;
       return 2 * c * Math.max(1, Math.floor(c / ratio));
+    }
+    case 'EfficientChannelAttention': {
+      const c = product([inputShape[3] ?? null]);
+      const k = (config.kernelSize as number | null) ?? ecaKernelSize(c, config.gamma as number, config.beta as number);
+      return c * k;
     }
     default:
       return 0;
