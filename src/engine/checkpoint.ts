@@ -2,20 +2,34 @@
 //   weights.bin + weights.json     every model weight (BN moving statistics included), in model.weights order
 //   optimizer.bin + optimizer.json optimizer.getWeights(): iteration count and moments (Adam m/v, RMSProp ms/mom, …)
 //   state.json                     written last, so a folder without it is incomplete
-// The new folder is written under a temporary name (removeStaleTemps clears it once its writer is
-// dead), then swapped in with renames. A SIGKILL at any point leaves either `checkpoint` or
+// The new folder is written under a temporary name (a failed save removes it; removeStaleTemps
+// clears it once a killed writer is dead), then swapped in with renames. A SIGKILL at any point leaves either `checkpoint` or
 // `checkpoint.old` complete, and findCheckpoint picks it.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeStaleTemps, tempPathFor } from '../util/atomic.js';
+import { removeStaleTemps, withTempPath } from '../util/atomic.js';
 import { exists } from '../util/fs.js';
 import type { HistoryRow } from '../runs/files.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 const OLD_DIR = 'checkpoint.old';
 const STATE_FILE = 'state.json';
+
+/**
+ * A checkpoint that could not be written (the message names the operation and the path; `code` is
+ * the system error's, e.g. ENOSPC) or that is damaged (the message names the file and what was
+ * expected of it).
+ */
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+  readonly code: string | undefined;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = (options?.cause as NodeJS.ErrnoException | undefined)?.code;
+  }
+}
 
 interface NamedTensor {
   name: string;
@@ -42,26 +56,98 @@ interface WeightsIndex {
   specs: tf.io.WeightsManifestEntry[];
 }
 
-async function writeWeights(dir: string, base: string, named: NamedTensor[]): Promise<void> {
+/** Bytes per element in a .bin file, by dtype: tfjs' weights layout, read back by tf.io.decodeWeights. */
+const DTYPE_BYTES: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1 };
+
+/** A system error's message without Node's ", syscall 'path'" tail: the caller names the path. */
+function reason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const tail = e.syscall ? e.message.indexOf(`, ${e.syscall}`) : -1;
+  return tail > 0 ? e.message.slice(0, tail) : e.message;
+}
+
+/** Runs one file operation of a save; a failure names the operation and the path. */
+async function step<T>(operation: string, path: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw new CheckpointError(`${operation} ${path}: ${reason(err)}`, { cause: err });
+  }
+}
+
+async function writeWeights(dir: string, base: string, what: string, named: NamedTensor[]): Promise<void> {
+  const binPath = join(dir, `${base}.bin`);
   // Indexed names keep entries distinct even if two variables share a name.
-  const unique = named.map((n, i) => ({ name: `${i}`, tensor: n.tensor }));
-  const { data, specs } = await tf.io.encodeWeights(unique);
-  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(await new Blob(data as ArrayBuffer[]).arrayBuffer());
-  await writeFile(join(dir, `${base}.bin`), bytes);
+  const specs: tf.io.WeightsManifestEntry[] = named.map(({ tensor }, i) => {
+    if (DTYPE_BYTES[tensor.dtype] === undefined) throw new CheckpointError(`cannot checkpoint ${named[i]!.name}: dtype ${tensor.dtype}`);
+    return { name: `${i}`, shape: tensor.shape, dtype: tensor.dtype as 'float32' | 'int32' | 'bool' };
+  });
+  await step(`writing ${what} to`, binPath, async () => {
+    const file = await open(binPath, 'w');
+    try {
+      // One tensor at a time, not tf.io.encodeWeights' single buffer: a copy of the whole state
+      // would raise the process's memory high-water mark by its size at the first save.
+      for (const { tensor } of named) {
+        const data = (await tensor.data()) as Float32Array | Int32Array | Uint8Array;
+        await file.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      }
+    } finally {
+      await file.close();
+    }
+  });
+  const indexPath = join(dir, `${base}.json`);
   const index: WeightsIndex = { names: named.map((n) => n.name), specs };
-  await writeFile(join(dir, `${base}.json`), JSON.stringify(index) + '\n');
+  await step(`writing the ${what} index to`, indexPath, () => writeFile(indexPath, JSON.stringify(index) + '\n'));
+}
+
+/** The error for a checkpoint file that exists but cannot be what a save wrote. */
+function damaged(path: string, problem: string): CheckpointError {
+  const dir = join(path, '..');
+  return new CheckpointError(`${path}: ${problem}; the checkpoint is damaged: delete ${dir} to train the run from the start, or restore the folder from a copy`);
+}
+
+/** A checkpoint file's bytes; a missing file is damage (state.json is written last, so the rest was complete). */
+async function readCheckpointFile(path: string): Promise<NonSharedBuffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw damaged(path, 'missing');
+    throw new CheckpointError(`reading ${path}: ${reason(err)}`, { cause: err });
+  }
+}
+
+function parseJson(path: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw damaged(path, `not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function isWeightsIndex(v: unknown): v is WeightsIndex {
+  const index = v as WeightsIndex | null;
+  return (
+    typeof index === 'object' && index !== null &&
+    Array.isArray(index.names) && Array.isArray(index.specs) && index.names.length === index.specs.length &&
+    index.names.every((n) => typeof n === 'string') &&
+    index.specs.every((s, i) => s?.name === `${i}` && DTYPE_BYTES[s.dtype] !== undefined && Array.isArray(s.shape) && s.shape.every((d) => Number.isInteger(d) && d >= 0))
+  );
 }
 
 async function readWeights(dir: string, base: string): Promise<NamedTensor[]> {
-  const index = JSON.parse(await readFile(join(dir, `${base}.json`), 'utf8')) as WeightsIndex;
-  const buf = await readFile(join(dir, `${base}.bin`));
+  const indexPath = join(dir, `${base}.json`);
+  const index = parseJson(indexPath, (await readCheckpointFile(indexPath)).toString('utf8'));
+  if (!isWeightsIndex(index)) throw damaged(indexPath, 'expected {"names": [...], "specs": [{"name": "0", "shape": [...], "dtype": ...}, ...]} with one spec per name');
+  const binPath = join(dir, `${base}.bin`);
+  const buf = await readCheckpointFile(binPath);
+  const expected = index.specs.reduce((n, s) => n + tf.util.sizeFromShape(s.shape) * DTYPE_BYTES[s.dtype]!, 0);
+  if (buf.byteLength !== expected) {
+    const why = buf.byteLength < expected ? 'the file is truncated' : `longer than the ${index.specs.length} tensors ${base}.json lists`;
+    throw damaged(binPath, `${buf.byteLength.toLocaleString('en-US')} bytes, expected ${expected.toLocaleString('en-US')} (${why})`);
+  }
   const data = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
   const map = tf.io.decodeWeights(data, index.specs);
-  return index.names.map((name, i) => {
-    const tensor = map[`${i}`];
-    if (!tensor) throw new Error(`${join(dir, base)}.bin: entry ${i} (${name}) is missing`);
-    return { name, tensor };
-  });
+  return index.names.map((name, i) => ({ name, tensor: map[`${i}`]! }));
 }
 
 async function isComplete(dir: string): Promise<boolean> {
@@ -72,6 +158,11 @@ async function isComplete(dir: string): Promise<boolean> {
   }
 }
 
+/**
+ * Writes a checkpoint of `model` and `optimizer` into `runDir`, replacing the previous one. A
+ * failure (disk full, read-only, permission) leaves the previous checkpoint in place, removes the
+ * partial new one and throws a CheckpointError naming the operation and the path.
+ */
 export async function saveCheckpoint(
   runDir: string,
   model: tfl.LayersModel,
@@ -80,27 +171,31 @@ export async function saveCheckpoint(
 ): Promise<void> {
   const current = join(runDir, CHECKPOINT_DIR);
   const old = join(runDir, OLD_DIR);
-  const tmp = tempPathFor(current);
-  await mkdir(tmp, { recursive: true });
-  await writeWeights(tmp, 'weights', model.weights.map((w) => ({ name: w.originalName, tensor: w.read() })));
-  const optWeights = await optimizer.getWeights();
-  await writeWeights(tmp, 'optimizer', optWeights);
-  const iterTensor = optWeights.find((w) => w.name === 'iter')?.tensor;
-  const optimizerIterations = iterTensor ? (await iterTensor.data())[0] ?? 0 : 0;
-  // getWeights() makes a fresh scalar for the iteration count; the moments are the optimizer's own.
-  iterTensor?.dispose();
-  const full: CheckpointState = { version: 1, ...state, optimizerIterations, savedAt: new Date().toISOString() };
-  await writeFile(join(tmp, STATE_FILE), JSON.stringify(full, null, 2) + '\n');
+  const removeOld = () => step('removing the previous checkpoint', old, () => rm(old, { recursive: true, force: true }));
+  await withTempPath(current, async (tmp) => {
+    await step('creating the checkpoint folder', tmp, () => mkdir(tmp, { recursive: true }));
+    await writeWeights(tmp, 'weights', 'checkpoint weights', model.weights.map((w) => ({ name: w.originalName, tensor: w.read() })));
+    const optWeights = await optimizer.getWeights();
+    try {
+      await writeWeights(tmp, 'optimizer', 'optimizer state', optWeights);
+    } finally {
+      // getWeights() makes a fresh scalar for the iteration count; the moments are the optimizer's own.
+      optWeights.find((w) => w.name === 'iter')?.tensor.dispose();
+    }
+    const full: CheckpointState = { version: 1, ...state, optimizerIterations: optimizer.iterations, savedAt: new Date().toISOString() };
+    const statePath = join(tmp, STATE_FILE);
+    await step('writing the checkpoint state to', statePath, () => writeFile(statePath, JSON.stringify(full, null, 2) + '\n'));
 
-  // Crash between these renames: `checkpoint` is missing and `checkpoint.old` is complete.
-  if (await isComplete(current)) {
-    await rm(old, { recursive: true, force: true });
-    await rename(current, old);
-  } else {
-    await rm(current, { recursive: true, force: true });
-  }
-  await rename(tmp, current);
-  await rm(old, { recursive: true, force: true });
+    // Crash between these renames: `checkpoint` is missing and `checkpoint.old` is complete.
+    if (await isComplete(current)) {
+      await removeOld();
+      await step(`moving the previous checkpoint to ${old}: renaming`, current, () => rename(current, old));
+    } else {
+      await step('removing the incomplete checkpoint', current, () => rm(current, { recursive: true, force: true }));
+    }
+    await step(`moving the new checkpoint to ${current}: renaming`, tmp, () => rename(tmp, current));
+    await removeOld();
+  });
 }
 
 /** The newest complete checkpoint folder of a run, or null; removes leftovers of interrupted saves. */
@@ -121,9 +216,23 @@ export async function findCheckpoint(runDir: string): Promise<string | null> {
   return null;
 }
 
+function isCheckpointState(v: unknown): v is CheckpointState {
+  const s = v as CheckpointState | null;
+  return (
+    typeof s === 'object' && s !== null && s.version === 1 &&
+    Number.isInteger(s.epoch) && s.epoch >= 0 &&
+    typeof s.rng === 'object' && s.rng !== null && typeof s.rng.seed === 'number' && Number.isInteger(s.rng.nextEpoch) &&
+    Array.isArray(s.rows) &&
+    Number.isInteger(s.optimizerIterations) && s.optimizerIterations >= 0
+  );
+}
+
 export async function readCheckpointState(dir: string): Promise<CheckpointState> {
-  const state = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as CheckpointState;
-  if (state.version !== 1 || !Number.isInteger(state.epoch)) throw new Error(`${join(dir, STATE_FILE)}: not a selab checkpoint state`);
+  const path = join(dir, STATE_FILE);
+  const state = parseJson(path, (await readCheckpointFile(path)).toString('utf8'));
+  if (!isCheckpointState(state)) {
+    throw damaged(path, 'expected a selab checkpoint state {"version": 1, "epoch", "rng": {"seed", "nextEpoch"}, "rows": [...], "optimizerIterations", "savedAt"}');
+  }
   return state;
 }
 

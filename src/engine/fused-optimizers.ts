@@ -3,7 +3,8 @@
 // it (onednn), instead of tfjs-core's dozen (Adam), nine (RMSProp) or three (momentum)
 // elementwise kernels per weight tensor; on any other backend they are tfjs-core's optimizers
 // unchanged. The state (moments, accumulated β powers, iterations) is tfjs-core's own, so
-// getWeights/setWeights, checkpoints and the serialised class names are unchanged too.
+// getWeights, checkpoints and the serialised class names are unchanged too; Adam's setWeights
+// restores the β powers bit for bit (tfjs-core's approximates them).
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropUpdateAttrs } from '../ops/kernel-names.js';
 
@@ -71,6 +72,28 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
     });
     this.incrementIterations();
+  }
+
+  /**
+   * tfjs-core rebuilds the β powers as pow(β, t + 1), which differs in the last bits from the
+   * float32 product that t training steps accumulate; through the bias correction 1 − β2^t that
+   * changes every step after a resume. Repeating the products restores the trained bits exactly.
+   */
+  override async setWeights(weightValues: Parameters<tf.AdamOptimizer['setWeights']>[0]): Promise<void> {
+    await super.setWeights(weightValues);
+    const state = this as unknown as AdamState;
+    const beta1 = Math.fround(this.beta1);
+    const beta2 = Math.fround(this.beta2);
+    let accBeta1 = beta1;
+    let accBeta2 = beta2;
+    for (let t = 0; t < this.iterations; t++) {
+      accBeta1 = Math.fround(accBeta1 * beta1);
+      accBeta2 = Math.fround(accBeta2 * beta2);
+    }
+    tf.tidy(() => {
+      state.accBeta1.assign(tf.scalar(accBeta1));
+      state.accBeta2.assign(tf.scalar(accBeta2));
+    });
   }
 }
 

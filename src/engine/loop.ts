@@ -15,21 +15,13 @@ export interface Batch {
 
 export type Batches = Iterable<Batch> | AsyncIterable<Batch>;
 
-export class NonFiniteLossError extends Error {
-  constructor(
-    readonly step: number,
-    readonly loss: number,
-  ) {
-    super(`the training loss became ${loss} at step ${step}`);
-    this.name = 'NonFiniteLossError';
-  }
-}
-
 export interface StepInfo {
   step: number;
   steps: number;
   /** Mean training loss and accuracy over the epoch so far. */
   loss: number;
+  /** This step's loss. */
+  stepLoss: number;
   acc: number;
   images: number;
   seconds: number;
@@ -66,8 +58,12 @@ export interface TrainEpochOptions {
   batches: Batches;
   images: number;
   batchSize: number;
+  /** After every step; a callback that throws ends the epoch with its error. */
   onStep?: (info: StepInfo) => void;
-  /** Checked after every step; an aborted signal ends the epoch with an AbortError. */
+  /**
+   * Checked after every step, once the event loop has had its turn (so that a SIGINT handler can
+   * run); an aborted signal ends the epoch with an AbortError.
+   */
   signal?: AbortSignal;
   /** L2 weight decay on the decayed weights (see decaysWeight), added to their gradients as in PyTorch's SGD (default 0). */
   weightDecay?: number;
@@ -126,15 +122,13 @@ export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics>
     stepLoss = l;
     stepCorrect = c;
     stepSeen += n;
+    // A turn of the event loop after every micro-batch lets Ctrl-C (and timers) run mid-step.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     if (stepSeen < stepSize) continue;
     if (stepSeen > stepSize) throw new Error(`micro-batches straddle a step (${stepSeen} images in a step of ${stepSize})`);
 
     step++;
     const loss = (await stepLoss.data())[0]!;
-    if (!Number.isFinite(loss)) {
-      tf.dispose([...accum.filter((g): g is tf.Tensor => g !== null), stepLoss, stepCorrect]);
-      throw new NonFiniteLossError(step, loss);
-    }
     // grad += wd·w on the whole step's gradient, before the optimizer sees it (PyTorch SGD's weight_decay).
     accum = accum.map((g, i) => {
       if (!decayed[i]) return g;
@@ -153,10 +147,16 @@ export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics>
     stepCorrect = tf.scalar(0);
     stepSeen = 0;
     stepSize = Math.min(batchSize, images - seen);
-    opts.onStep?.({ step, steps, loss: lossSum / seen, acc: correct / seen, images: seen, seconds: (performance.now() - start) / 1000 });
+    // The loss of this step alone, so that a non-finite one is seen at the step it happens.
+    try {
+      opts.onStep?.({ step, steps, loss: lossSum / seen, stepLoss: loss, acc: correct / seen, images: seen, seconds: (performance.now() - start) / 1000 });
+    } catch (e) {
+      tf.dispose([stepLoss, stepCorrect]);
+      throw e;
+    }
     if (opts.signal?.aborted) {
       tf.dispose([stepLoss, stepCorrect]);
-      throw new DOMException(`stopped during step ${step + 1}`, 'AbortError');
+      throw new DOMException(`stopped after step ${step}`, 'AbortError');
     }
   }
   tf.dispose([stepLoss, stepCorrect, ...accum.filter((g): g is tf.Tensor => g !== null)]);

@@ -1,13 +1,12 @@
 // The seven cases of the reference Keras study (SE blocks on CIFAR-10), as data. Everything a
 // runner needs to reproduce a case is here; buildCaseModel turns a case into a model.
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { SEOptions } from '../attention/squeeze-excitation.js';
-import type { OptimizerPresetId } from '../engine/optimizers.js';
-import { withClassificationHead } from '../models/head.js';
-import { mobilenetV1 } from '../models/mobilenet.js';
-import { plain10 } from '../models/plain10.js';
-import { mobilenetWithSE, vgg16WithBatchNorm, vgg16WithBatchNormSE } from '../models/presets.js';
-import { vgg16 } from '../models/vgg16.js';
+import { attentionFrom, type AttentionSpec } from '../attention/index.js';
+import { getOptimizerPreset, type OptimizerPresetId } from '../engine/optimizers.js';
+import { createModel, getModelEntry } from '../models/all.js';
+import type { ImagenetArch } from '../models/weights.js';
+import type { TrainConfig } from '../runs/config.js';
+import { DEFAULT_SEED } from './presets.js';
 
 export type CaseModelName = 'plain10' | 'vgg16' | 'mobilenet';
 export type CaseAddition = 'batchnorm';
@@ -20,7 +19,9 @@ export interface ReferenceCase {
   model: CaseModelName;
   additions: readonly CaseAddition[];
   se: boolean;
-  seRatio: number;
+  /** The registered model it builds, and with which attention. */
+  architecture: string;
+  attention: AttentionSpec | null;
   /** 'transfer' starts from ImageNet weights (loaded by the caller of buildCaseModel). */
   training: Training;
   optimizer: OptimizerPresetId;
@@ -39,18 +40,20 @@ export interface ReferenceCase {
   referenceAccuracy: number;
 }
 
-const COMMON = { seRatio: 8, batchSize: 1024, epochs: 100 } as const;
+const COMMON = { batchSize: 1024, epochs: 100 } as const;
+/** SE as the reference placed it: ratio 8, sigmoid gate, average squeeze. */
+const SE8: AttentionSpec = { kind: 'se', ratio: 8, squeeze: 'avg', gate: 'sigmoid' };
 const SCRATCH = { ...COMMON, training: 'scratch', optimizer: 'adam', alternativeOptimizers: [], upsample: 1, inputShape: [32, 32, 3] } as const;
 const TRANSFER = { ...COMMON, training: 'transfer', optimizer: 'rmsprop', alternativeOptimizers: ['rmsprop-1e-4', 'sgd-momentum'] } as const;
 
 export const CASES: readonly ReferenceCase[] = [
-  { id: 1, name: 'plain10', model: 'plain10', additions: [], se: false, ...SCRATCH, expectedParams: 1_927_946, referenceAccuracy: 89.33 },
-  { id: 2, name: 'plain10-se', model: 'plain10', additions: [], se: true, ...SCRATCH, expectedParams: 1_993_970, baselineCase: 1, referenceAccuracy: 89.51 },
-  { id: 3, name: 'vgg16', model: 'vgg16', additions: [], se: false, ...TRANSFER, upsample: 2, inputShape: [64, 64, 3], expectedParams: 14_719_818, referenceAccuracy: 90.34 },
-  { id: 4, name: 'vgg16-bn', model: 'vgg16', additions: ['batchnorm'], se: false, ...TRANSFER, upsample: 2, inputShape: [64, 64, 3], expectedParams: 14_736_714, baselineCase: 3, referenceAccuracy: 91.12 },
-  { id: 5, name: 'vgg16-bn-se', model: 'vgg16', additions: ['batchnorm'], se: true, ...TRANSFER, upsample: 2, inputShape: [64, 64, 3], expectedParams: 15_194_074, baselineCase: 3, referenceAccuracy: 91.03 },
-  { id: 6, name: 'mobilenet', model: 'mobilenet', additions: [], se: false, ...TRANSFER, upsample: 4, inputShape: [128, 128, 3], expectedParams: 3_239_114, referenceAccuracy: 93.45 },
-  { id: 7, name: 'mobilenet-se', model: 'mobilenet', additions: [], se: true, ...TRANSFER, upsample: 4, inputShape: [128, 128, 3], expectedParams: 4_205_590, baselineCase: 6, referenceAccuracy: 92.38 },
+  { id: 1, name: 'plain10', model: 'plain10', additions: [], se: false, architecture: 'plain10', attention: null, ...SCRATCH, expectedParams: 1_927_946, referenceAccuracy: 89.33 },
+  { id: 2, name: 'plain10-se', model: 'plain10', additions: [], se: true, architecture: 'plain10', attention: SE8, ...SCRATCH, expectedParams: 1_993_970, baselineCase: 1, referenceAccuracy: 89.51 },
+  { id: 3, name: 'vgg16', model: 'vgg16', additions: [], se: false, architecture: 'vgg16', attention: null, ...TRANSFER, upsample: 2, inputShape: [64, 64, 3], expectedParams: 14_719_818, referenceAccuracy: 90.34 },
+  { id: 4, name: 'vgg16-bn', model: 'vgg16', additions: ['batchnorm'], se: false, architecture: 'vgg16-bn', attention: null, ...TRANSFER, upsample: 2, inputShape: [64, 64, 3], expectedParams: 14_736_714, baselineCase: 3, referenceAccuracy: 91.12 },
+  { id: 5, name: 'vgg16-bn-se', model: 'vgg16', additions: ['batchnorm'], se: true, architecture: 'vgg16-bn', attention: SE8, ...TRANSFER, upsample: 2, inputShape: [64, 64, 3], expectedParams: 15_194_074, baselineCase: 3, referenceAccuracy: 91.03 },
+  { id: 6, name: 'mobilenet', model: 'mobilenet', additions: [], se: false, architecture: 'mobilenet', attention: null, ...TRANSFER, upsample: 4, inputShape: [128, 128, 3], expectedParams: 3_239_114, referenceAccuracy: 93.45 },
+  { id: 7, name: 'mobilenet-se', model: 'mobilenet', additions: [], se: true, architecture: 'mobilenet', attention: SE8, ...TRANSFER, upsample: 4, inputShape: [128, 128, 3], expectedParams: 4_205_590, baselineCase: 6, referenceAccuracy: 92.38 },
 ];
 
 /** A case by number (1–7, as number or string) or by name ('vgg16-bn-se'). */
@@ -64,13 +67,8 @@ export function getCase(idOrName: number | string): ReferenceCase {
 }
 
 export interface BuildCaseOptions {
-  /**
-   * Loads pretrained weights into the Keras-named headless backbone (VGG16 / MobileNet) before
-   * BatchNorm/SE are inserted; called only for 'transfer' cases.
-   */
+  /** Loads pretrained weights into the Keras-named backbone before BatchNorm and attention are inserted. */
   loadBaseWeights?: (base: tfl.LayersModel) => Promise<void>;
-  /** Overrides for the SE blocks (ratio defaults to the case's seRatio). */
-  seOptions?: SEOptions;
   classes?: number;
 }
 
@@ -78,34 +76,45 @@ function caseModelName(c: ReferenceCase): string {
   return `case${c.id}_${c.name.replace(/-/g, '_')}`;
 }
 
-export async function buildCaseModel(caseOrId: ReferenceCase | number | string, options: BuildCaseOptions = {}): Promise<tfl.LayersModel> {
+/** The case's model, built from the registry with the case's input size and attention. */
+export function buildCaseModel(caseOrId: ReferenceCase | number | string, options: BuildCaseOptions = {}): Promise<tfl.LayersModel> {
   const c = typeof caseOrId === 'object' ? caseOrId : getCase(caseOrId);
-  const { classes = 10 } = options;
-  const se: SEOptions = { ratio: c.seRatio, ...options.seOptions };
-  const inputShape = [...c.inputShape] as [number, number, number];
-  const name = caseModelName(c);
+  return createModel(c.architecture, {
+    inputShape: [...c.inputShape],
+    classes: options.classes ?? 10,
+    attention: attentionFrom(c.attention),
+    name: caseModelName(c),
+    ...(c.training === 'transfer' && options.loadBaseWeights ? { loadBaseWeights: options.loadBaseWeights } : {}),
+  });
+}
 
-  if (c.model === 'plain10') {
-    if (c.additions.length > 0) throw new Error(`case ${c.id}: plain10 supports no additions, got ${c.additions.join(', ')}`);
-    return plain10({ se: c.se, seOptions: se, inputShape, classes, name });
-  }
+/** The ImageNet file the case's architecture starts from, if any. */
+export function caseImagenetArch(c: ReferenceCase): ImagenetArch | undefined {
+  const entry = getModelEntry(c.architecture);
+  return entry.imagenet?.({ ...entry.defaults, inputShape: [...c.inputShape] });
+}
 
-  const base = c.model === 'vgg16' ? vgg16({ inputShape }) : mobilenetV1({ inputShape });
-  if (c.training === 'transfer' && options.loadBaseWeights) await options.loadBaseWeights(base);
-
-  const batchnorm = c.additions.includes('batchnorm');
-  let body: tfl.LayersModel;
-  if (c.model === 'vgg16') {
-    if (c.se && !batchnorm) throw new Error(`case ${c.id}: VGG16 + SE without BatchNorm is not a reference case`);
-    body = batchnorm ? (c.se ? vgg16WithBatchNormSE(base, se) : vgg16WithBatchNorm(base)) : base;
-  } else {
-    if (batchnorm) throw new Error(`case ${c.id}: MobileNet already has BatchNorm`);
-    body = c.se ? mobilenetWithSE(base, se) : base;
-  }
-  if (body !== base) {
-    // The rewritten model shares most layers with `base`; drop base's claim on them so that
-    // disposing the returned model frees everything (replaced layers' originals go now).
-    base.dispose();
-  }
-  return withClassificationHead(body, classes, name);
+/** The case's training as the reference study ran it: its optimizer preset, batch, epochs and input size. */
+export function casePreset(c: ReferenceCase): TrainConfig {
+  const optimizer = getOptimizerPreset(c.optimizer);
+  return {
+    epochs: c.epochs,
+    batchSize: c.batchSize,
+    microBatch: null,
+    optimizer: optimizer.name,
+    lr: optimizer.lr,
+    momentum: optimizer.momentum ?? null,
+    upsample: c.upsample,
+    inputShape: [...c.inputShape],
+    trainLimit: null,
+    testLimit: null,
+    seed: DEFAULT_SEED,
+    weights: c.training === 'transfer' ? 'imagenet' : 'none',
+    preprocess: 'scale',
+    augment: false,
+    normalize: null,
+    weightDecay: 0,
+    lrDecayEpochs: [],
+    lrDecayFactor: 0.1,
+  };
 }

@@ -1,104 +1,99 @@
-// What a sweep runs: the grid of SE settings (ratio × gate × squeeze × integration) plus a
-// baseline without SE, each point repeated with K seeds, each (point, seed) an ordinary run in
-// OUT/sweep_<name>/<point-id>/seed_<k>/.
+// What a sweep runs: the grid of attention settings (SE: ratio × gate × squeeze; ECA: kernel size;
+// × integration in residual models) plus a baseline without attention, each point repeated with K
+// seeds, each (point, seed) an ordinary run in OUT/sweep_<name>/<point-id>/seed_<k>/.
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { plain10 } from '../models/plain10.js';
-import { cifarResNet, preactResNet, SE_INTEGRATIONS, type ResNetSEOptions, type SEIntegration } from '../models/resnet.js';
-import { wideResNet } from '../models/wrn.js';
+import { attentionFrom, ATTENTION_KINDS, type AttentionKind, type AttentionSpec } from '../attention/index.js';
 import { GATE_ACTIVATIONS, SQUEEZE_MODES, type GateActivation, type SqueezeMode } from '../attention/squeeze-excitation.js';
+import { createModel, modelOptions } from '../models/all.js';
+import { SE_INTEGRATIONS, type SEIntegration } from '../models/resnet.js';
 
 /** The SE paper's ablation values (reduction ratio and excitation-gate studies). */
 export const SWEEP_RATIOS = [2, 4, 8, 16, 32] as const;
 export const SWEEP_GATES: readonly GateActivation[] = ['sigmoid', 'tanh', 'relu'];
+/** ECA's kernel sizes in its paper's ablation (Wang et al. 2020, Fig. 4), besides the adaptive one. */
+export const SWEEP_ECA_KERNELS = [3, 5, 7, 9] as const;
+
+export type EcaKernel = number | 'adaptive';
 
 export interface SweepGrid {
+  attention: AttentionKind[];
   ratio: number[];
   gate: GateActivation[];
   squeeze: SqueezeMode[];
-  /** Only for residual models; plain models have one place for SE. */
+  ecaKernel: EcaKernel[];
+  /** Only for residual models; plain models have one place for attention. */
   integration: SEIntegration[];
 }
 
-export interface SESettings {
-  ratio: number;
-  gate: GateActivation;
-  squeeze: SqueezeMode;
-  integration?: SEIntegration;
-}
-
 export interface SweepPoint {
-  /** Folder name: 'baseline' or e.g. 'r16-sigmoid-avg-standard'. */
+  /** Folder name: 'baseline', e.g. 'r16-sigmoid-avg-standard' (SE) or 'eca-k3-standard'. */
   id: string;
-  /** null for the baseline without SE. */
-  se: SESettings | null;
+  /** null for the baseline without attention. */
+  attention: AttentionSpec | null;
+  integration?: SEIntegration;
 }
 
 export interface SweepModel {
   name: string;
-  /** Whether SE can sit in the four places of a residual unit. */
+  /** Whether attention can sit in the four places of a residual unit. */
   residual: boolean;
-  build(se: SESettings | null, inputShape: [number, number, number]): tfl.LayersModel;
+  build(point: SweepPoint, inputShape: [number, number, number]): Promise<tfl.LayersModel>;
 }
 
-function residualOptions(se: SESettings | null): ResNetSEOptions {
-  if (!se) return {};
-  return { se: true, integration: se.integration ?? 'standard', seOptions: { ratio: se.ratio, gate: se.gate, squeeze: se.squeeze } };
-}
-
-/**
- * A sweepable model by name: plain10, resnet<6n+2> (basic units: resnet8, resnet20, …, resnet110),
- * resnet164 / preresnet<9n+2> (pre-activation bottlenecks), wrn<6n+4>-<k> (e.g. wrn16-8).
- */
+/** A registered model that takes attention, e.g. plain10, resnet56, preresnet164, wrn16-8. */
 export function sweepModel(name: string): SweepModel {
-  if (name === 'plain10') {
-    return {
-      name, residual: false,
-      build: (se, inputShape) => plain10({ inputShape, se: se !== null, seOptions: se ? { ratio: se.ratio, gate: se.gate, squeeze: se.squeeze } : {} }),
-    };
+  let residual: boolean;
+  try {
+    const { entry } = modelOptions(name);
+    if (entry.attention === 'none') throw new Error(`it has no place for channel attention`);
+    residual = entry.attention === 'residual';
+  } catch (e) {
+    throw new Error(`--model: "${name}" is not a model with attention: ${(e as Error).message}`, { cause: e });
   }
-  let m: RegExpMatchArray | null;
-  if (name === 'resnet164' || (m = /^preresnet(\d+)$/.exec(name))) {
-    const depth = name === 'resnet164' ? 164 : Number(m![1]);
-    return { name, residual: true, build: (se, inputShape) => preactResNet({ depth, inputShape, ...residualOptions(se) }) };
-  }
-  if ((m = /^resnet(\d+)$/.exec(name))) {
-    const depth = Number(m[1]);
-    return { name, residual: true, build: (se, inputShape) => cifarResNet({ depth, inputShape, ...residualOptions(se) }) };
-  }
-  if ((m = /^wrn(\d+)-(\d+)$/.exec(name))) {
-    const depth = Number(m[1]);
-    const width = Number(m[2]);
-    return { name, residual: true, build: (se, inputShape) => wideResNet({ depth, width, inputShape, ...residualOptions(se) }) };
-  }
-  throw new Error(`--model: "${name}" is not a model with SE: expected plain10, resnet<6n+2> (resnet8, resnet20, resnet32, resnet56, resnet110), resnet164, preresnet<9n+2> or wrn<6n+4>-<k> (wrn16-8)`);
+  return {
+    name,
+    residual,
+    build: (point, inputShape) => {
+      const attention = attentionFrom(point.attention);
+      return createModel(name, { inputShape, ...(attention ? { attention } : {}), ...(point.integration ? { integration: point.integration } : {}) });
+    },
+  };
 }
 
-export function pointId(se: SESettings | null): string {
-  if (!se) return 'baseline';
-  return [`r${se.ratio}`, se.gate, se.squeeze, ...(se.integration ? [se.integration] : [])].join('-');
+export function pointId(point: Omit<SweepPoint, 'id'>): string {
+  const a = point.attention;
+  if (!a) return 'baseline';
+  const parts = a.kind === 'se' ? [`r${a.ratio}`, a.gate, a.squeeze] : ['eca', a.kernelSize === undefined ? 'adaptive' : `k${a.kernelSize}`];
+  return [...parts, ...(point.integration ? [point.integration] : [])].join('-');
 }
 
-/** The baseline (if asked for) then every SE combination, ratio varying slowest. */
+/** The baseline (if asked for) then every attention setting: SE's with ratio varying slowest, then ECA's. */
 export function sweepPoints(grid: SweepGrid, options: { residual: boolean; baseline: boolean }): SweepPoint[] {
-  const points: SweepPoint[] = options.baseline ? [{ id: 'baseline', se: null }] : [];
+  const specs: AttentionSpec[] = [];
+  if (grid.attention.includes('se')) {
+    for (const ratio of grid.ratio) for (const gate of grid.gate) for (const squeeze of grid.squeeze) specs.push({ kind: 'se', ratio, gate, squeeze });
+  }
+  if (grid.attention.includes('eca')) {
+    for (const k of grid.ecaKernel) specs.push(k === 'adaptive' ? { kind: 'eca' } : { kind: 'eca', kernelSize: k });
+  }
   const integrations: (SEIntegration | undefined)[] = options.residual ? grid.integration : [undefined];
-  for (const ratio of grid.ratio) {
-    for (const gate of grid.gate) {
-      for (const squeeze of grid.squeeze) {
-        for (const integration of integrations) {
-          const se: SESettings = integration ? { ratio, gate, squeeze, integration } : { ratio, gate, squeeze };
-          points.push({ id: pointId(se), se });
-        }
-      }
+  const points: SweepPoint[] = options.baseline ? [{ id: 'baseline', attention: null }] : [];
+  for (const attention of specs) {
+    for (const integration of integrations) {
+      const point = integration ? { attention, integration } : { attention };
+      points.push({ id: pointId(point), ...point });
     }
   }
   return points;
 }
 
-/** The sweep params recorded in run.json: the SE settings, empty for the baseline. */
+/** The sweep params recorded in run.json: the attention settings and placement, empty for the baseline. */
 export function pointParams(point: SweepPoint): Record<string, unknown> {
-  return point.se ? { ...point.se } : {};
+  if (!point.attention) return {};
+  const { kind, ...settings } = point.attention;
+  const kernel = kind === 'eca' && point.attention.kernelSize === undefined ? { kernelSize: 'adaptive' } : {};
+  return { attention: kind, ...settings, ...kernel, ...(point.integration ? { integration: point.integration } : {}) };
 }
 
 /** Seed of repeat k (1-based): the sweep's base seed + k − 1, the same for every point. */
@@ -141,27 +136,11 @@ export const parseRatios = (v: string): number[] =>
 export const parseGates = (v: string): GateActivation[] => parseList('--gate', v, oneOf('--gate', GATE_ACTIVATIONS));
 export const parseSqueezes = (v: string): SqueezeMode[] => parseList('--squeeze', v, oneOf('--squeeze', SQUEEZE_MODES));
 export const parseIntegrations = (v: string): SEIntegration[] => parseList('--integration', v, oneOf('--integration', SE_INTEGRATIONS));
-
-/**
- * The SE paper's CIFAR recipe (its CIFAR experiments follow He et al. 2016): 4-pixel zero pad + random 32×32 crop +
- * horizontal flip, per-channel mean/std normalisation, SGD with momentum 0.9, batch 128, weight decay
- * 1e-4, lr 0.1 divided by 10 at 32k and 48k iterations and stopped at 64k, i.e. epochs 82 and 123 of
- * 164 on the 50,000 training images.
- */
-export const SE_CIFAR_RECIPE = {
-  epochs: 164,
-  batchSize: 128,
-  optimizer: 'sgd-momentum',
-  lr: 0.1,
-  momentum: 0.9,
-  weightDecay: 1e-4,
-  lrDecayEpochs: [82, 123],
-  lrDecayFactor: 0.1,
-  augment: true,
-  normalize: true,
-} as const;
-
-/** The recipe's decay points scaled to another length: 82/164 and 123/164 of the epochs (once each when they round together). */
-export function scaledDecayEpochs(epochs: number): number[] {
-  return [...new Set(SE_CIFAR_RECIPE.lrDecayEpochs.map((e) => Math.round((e / SE_CIFAR_RECIPE.epochs) * epochs)))];
-}
+export const parseAttentionKinds = (v: string): AttentionKind[] => parseList('--attention', v, oneOf('--attention', ATTENTION_KINDS));
+export const parseEcaKernels = (v: string): EcaKernel[] =>
+  parseList('--eca-kernel', v, (s) => {
+    if (s === 'adaptive') return s;
+    const k = Number(s);
+    if (!Number.isInteger(k) || k < 1 || k % 2 === 0) throw new Error(`--eca-kernel: "${s}" is not an odd positive integer or "adaptive"`);
+    return k;
+  });

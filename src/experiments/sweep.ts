@@ -1,21 +1,15 @@
 // Running a sweep: every (point, repeat) is an ordinary run in its own folder, trained by the
 // runner's single-run function; a sweep only decides which runs exist, skips the completed
 // ones, and continues the interrupted ones when asked to (--resume).
-import { relative, resolve, sep } from 'node:path';
-import { selectBackend } from '../backend/select.js';
-import { loadCifar10 } from '../data/cifar.js';
-import { SE_INTEGRATIONS } from '../models/resnet.js';
-import { SQUEEZE_MODES } from '../attention/squeeze-excitation.js';
-import { CIFAR10_NORMALIZE, DEFAULT_OUT, DEFAULT_SEED, parseBackend, parseOverrides, type TrainFlags } from './run-cases.js';
-import { makeProgress, type ProgressSink } from '../engine/progress.js';
-import { readRunFile, type RunFile } from '../runs/files.js';
+import { relative, sep } from 'node:path';
+import { makeProgress } from '../engine/progress.js';
+import { RunError } from '../engine/runner.js';
 import { stepLr } from '../engine/schedule.js';
-import { RunError, runTraining, validateConfig, type RunRequest } from '../engine/runner.js';
-import {
-  checkSweepName, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointParams, repeatSeed,
-  scaledDecayEpochs, SE_CIFAR_RECIPE, SWEEP_GATES, SWEEP_RATIOS, sweepModel, sweepPoints, sweepRunDir,
-  type SweepGrid, type SweepModel, type SweepPoint,
-} from './sweep-plan.js';
+import { resolveConfig, type TrainConfig } from '../runs/config.js';
+import { readRunFile, type RunFile } from '../runs/files.js';
+import { openEnvironment, probeOut, trainPlanned, type Launch } from './plan.js';
+import { trainingPreset } from './presets.js';
+import { checkSweepName, pointParams, repeatSeed, sweepModel, sweepPoints, sweepRunDir, type SweepGrid, type SweepModel, type SweepPoint } from './sweep-plan.js';
 
 export interface SweepSpec {
   name: string;
@@ -130,158 +124,94 @@ export async function runSweep(jobs: readonly SweepJob[], options: { resume: boo
   return outcome;
 }
 
-// ---- the `selab sweep` command: flags → runs ---------------------------------------------------
-
-/** Training recipes a sweep can start from; flags override any field. */
-export const SWEEP_PRESETS = {
-  /**
-   * The SE paper's CIFAR recipe: SGD momentum 0.9, lr 0.1 divided by 10 after epochs 82 and 123
-   * (scaled to --epochs), weight decay 1e-4, batch 128, 164 epochs, pad-4 + random-crop + flip
-   * augmentation, per-channel mean/std normalisation.
-   */
-  'se-cifar': {
-    epochs: SE_CIFAR_RECIPE.epochs, batchSize: SE_CIFAR_RECIPE.batchSize, optimizer: 'sgd-momentum',
-    lr: SE_CIFAR_RECIPE.lr, momentum: SE_CIFAR_RECIPE.momentum, augment: SE_CIFAR_RECIPE.augment, lrDecay: true,
-    weightDecay: SE_CIFAR_RECIPE.weightDecay, normalize: SE_CIFAR_RECIPE.normalize,
-  },
-  /** The reference study's from-scratch training (cases 1–2): Adam 1e-3, batch 1024, 100 epochs, no augmentation. */
-  reference: { epochs: 100, batchSize: 1024, optimizer: 'adam', lr: 1e-3, momentum: null, augment: false, lrDecay: false, weightDecay: 0, normalize: false },
-} as const;
-export type SweepPresetId = keyof typeof SWEEP_PRESETS;
-export const SWEEP_PRESET_IDS = Object.keys(SWEEP_PRESETS) as SweepPresetId[];
-
-export interface SweepFlags extends TrainFlags {
+export interface SweepRequest {
   model: string;
+  /** Default: the model name. */
   name?: string;
-  ratio?: string;
-  gate?: string;
-  squeeze?: string;
-  integration?: string;
-  baseline?: boolean;
-  repeats?: string;
-  preset?: string;
-}
-
-/** `all` means the SE paper's values for that dimension. */
-function gridFrom(flags: SweepFlags): SweepGrid {
-  const all = (v: string | undefined) => v?.trim() === 'all';
-  return {
-    ratio: all(flags.ratio) ? [...SWEEP_RATIOS] : parseRatios(flags.ratio ?? '16'),
-    gate: all(flags.gate) ? [...SWEEP_GATES] : parseGates(flags.gate ?? 'sigmoid'),
-    squeeze: all(flags.squeeze) ? [...SQUEEZE_MODES] : parseSqueezes(flags.squeeze ?? 'avg'),
-    integration: all(flags.integration) ? [...SE_INTEGRATIONS] : parseIntegrations(flags.integration ?? 'standard'),
-  };
+  grid: SweepGrid;
+  baseline: boolean;
+  repeats: number;
+  /** A training preset id of presets.ts (default se-cifar). */
+  preset: string;
+  overrides: Partial<TrainConfig>;
+  out: string;
 }
 
 export interface PlannedSweep {
   spec: SweepSpec;
   model: SweepModel;
-  preset: SweepPresetId;
-  config: RunRequest['config'];
+  preset: string;
+  config: TrainConfig;
   jobs: SweepJob[];
 }
 
 /** Every check that needs neither data nor a backend; writes nothing. */
-export function planSweep(flags: SweepFlags): PlannedSweep {
-  const model = sweepModel(flags.model);
-  if (!model.residual && flags.integration !== undefined && flags.integration !== 'standard') {
-    throw new Error(`--integration: ${model.name} has no residual units, so SE has one place in it; --integration applies to resnet*, preresnet* and wrn* models`);
+export function planSweep(req: SweepRequest): PlannedSweep {
+  const model = sweepModel(req.model);
+  if (!model.residual && (req.grid.integration.length !== 1 || req.grid.integration[0] !== 'standard')) {
+    throw new Error(`--integration: ${model.name} has no residual units, so attention has one place in it; --integration applies to resnet*, preresnet* and wrn* models`);
   }
-  if (flags.weights !== undefined && flags.weights !== 'none') throw new Error(`--weights: sweep models train from scratch (got ${JSON.stringify(flags.weights)}; only "none")`);
-  const preset = (flags.preset ?? 'se-cifar') as SweepPresetId;
-  if (!SWEEP_PRESET_IDS.includes(preset)) throw new Error(`--preset ${JSON.stringify(flags.preset)}: expected one of ${SWEEP_PRESET_IDS.join(', ')}`);
-  const repeats = flags.repeats === undefined ? 1 : Number(flags.repeats);
-  if (!(/^\d+$/.test((flags.repeats ?? '1').trim()) && repeats >= 1)) throw new Error(`--repeats ${JSON.stringify(flags.repeats)}: expected an integer ≥ 1`);
-  const overrides = parseOverrides(flags);
-  const p = SWEEP_PRESETS[preset];
-  const config: RunRequest['config'] = {
-    epochs: overrides.epochs ?? p.epochs,
-    batchSize: overrides.batchSize ?? p.batchSize,
-    microBatch: overrides.microBatch ?? null,
-    optimizer: overrides.optimizer?.name ?? p.optimizer,
-    lr: overrides.lr ?? overrides.optimizer?.lr ?? p.lr,
-    momentum: overrides.optimizer ? overrides.optimizer.momentum : p.momentum,
-    upsample: 1,
-    inputShape: [32, 32, 3],
-    trainLimit: overrides.trainLimit ?? null,
-    testLimit: overrides.testLimit ?? null,
-    seed: overrides.seed ?? DEFAULT_SEED,
-    backend: '',
-    data: '',
-    weights: 'none',
-    preprocess: overrides.preprocess ?? 'scale',
-    // --no-augment and --no-normalize switch off the se-cifar preset's augmentation and normalisation.
-    augment: flags.augment === false ? false : (overrides.augment ?? p.augment),
-    normalize: (flags.normalize === false ? false : (overrides.normalize ?? p.normalize)) ? CIFAR10_NORMALIZE : null,
-    weightDecay: overrides.weightDecay ?? p.weightDecay,
-    lrDecayEpochs: overrides.lrDecayEpochs ?? (p.lrDecay ? scaledDecayEpochs(overrides.epochs ?? p.epochs) : []),
-    lrDecayFactor: overrides.lrDecayFactor ?? SE_CIFAR_RECIPE.lrDecayFactor,
-  };
-  validateConfig({ ...config, backend: 'x', data: 'x' });
+  if (req.overrides.weights !== undefined && req.overrides.weights !== 'none') {
+    throw new Error(`--weights: sweep models train from scratch (got ${JSON.stringify(req.overrides.weights)}; only "none")`);
+  }
+  if (!(Number.isInteger(req.repeats) && req.repeats >= 1)) throw new Error(`--repeats must be an integer ≥ 1, got ${req.repeats}`);
+  const config = resolveConfig(trainingPreset(req.preset, req.overrides.epochs), req.overrides);
   const spec: SweepSpec = {
-    name: checkSweepName(flags.name ?? flags.model),
+    name: checkSweepName(req.name ?? req.model),
     model: model.name,
     residual: model.residual,
-    grid: gridFrom(flags),
-    baseline: flags.baseline ?? true,
-    repeats,
+    grid: req.grid,
+    baseline: req.baseline,
+    repeats: req.repeats,
     seed: config.seed,
-    out: flags.out ?? DEFAULT_OUT,
+    out: req.out,
   };
-  return { spec, model, preset, config, jobs: sweepJobs(spec) };
+  return { spec, model, preset: req.preset, config, jobs: sweepJobs(spec) };
 }
 
 /** The lr of every epoch as constant stretches, e.g. "0.1 to epoch 82, 0.01 to epoch 123, 0.001 to epoch 164". */
-export function describeLrSchedule(config: RunRequest['config']): string {
+export function describeLrSchedule(config: TrainConfig): string {
   const parts: string[] = [];
   for (let e = 1; e <= config.epochs; e++) {
-    const lr = stepLr(config.lr, e, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1);
-    const next = e < config.epochs ? stepLr(config.lr, e + 1, config.lrDecayEpochs ?? [], config.lrDecayFactor ?? 0.1) : NaN;
+    const lr = stepLr(config.lr, e, config.lrDecayEpochs, config.lrDecayFactor);
+    const next = e < config.epochs ? stepLr(config.lr, e + 1, config.lrDecayEpochs, config.lrDecayFactor) : NaN;
     if (lr !== next) parts.push(`${lr} to epoch ${e}`);
   }
   return parts.join(', ');
 }
 
-export interface SweepRunOptions {
-  progress?: ProgressSink;
-  signal?: AbortSignal;
-}
-
 /** Loads the data, selects the backend, then trains every job of the plan as an ordinary run. */
-export async function executeSweep(plan: PlannedSweep, flags: SweepFlags, options: SweepRunOptions = {}): Promise<SweepOutcome> {
-  const progress = options.progress ?? makeProgress();
-  const backend = await selectBackend(parseBackend(flags.backend));
-  const data = flags.data ?? process.env.SELAB_DATA;
-  const dataset = await loadCifar10({ ...(data !== undefined ? { data } : {}), ...(flags.verify === false ? { verify: false } : {}) });
-  const dataSpec = data !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(data) ? resolve(data) : dataset.source.spec;
-  const config = { ...plan.config, backend, data: dataSpec };
-  return runSweep(plan.jobs, { resume: flags.resume ?? false, epochs: plan.config.epochs }, {
+export async function executeSweep(plan: PlannedSweep, launch: Launch): Promise<SweepOutcome> {
+  const progress = launch.progress ?? makeProgress();
+  await probeOut(plan.spec.out);
+  const { environment, dataset } = await openEnvironment(launch.env);
+  return runSweep(plan.jobs, { resume: launch.resume, epochs: plan.config.epochs }, {
     log: (m) => progress.log(m),
-    stopped: () => options.signal?.aborted ?? false,
+    stopped: () => launch.signal?.aborted ?? false,
     train: async (job, previous) => {
-      const se = job.point.se;
-      await runTraining({
-        out: plan.spec.out,
-        id: job.id,
-        meta: {
-          case: null,
-          name: `${plan.model.name} ${job.point.id}`,
-          model: plan.model.name,
-          additions: [],
-          se: se !== null,
-          seOptions: se ? { ...se } : null,
-          training: 'scratch',
-          sweep: job.sweep,
+      const attention = job.point.attention;
+      await trainPlanned(
+        {
+          id: job.id,
+          label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
+          describe: {
+            case: null,
+            name: `${plan.model.name} ${job.point.id}`,
+            model: plan.model.name,
+            additions: [],
+            se: attention?.kind === 'se',
+            attention,
+            training: 'scratch',
+            sweep: job.sweep,
+          },
+          config: { ...plan.config, seed: job.seed },
+          build: () => plan.model.build(job.point, [32, 32, 3]),
+          resume: previous !== null,
         },
-        config: { ...config, seed: job.seed },
-        buildModel: async () => plan.model.build(se, [32, 32, 3]),
-        train: dataset.train,
-        test: dataset.test,
-        resume: previous !== null,
-        progress,
-        label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+        { ...launch, out: plan.spec.out, progress },
+        environment,
+        dataset,
+      );
     },
   });
 }

@@ -1,13 +1,15 @@
 // CIFAR ResNets of He et al.: the post-activation ResNet-20/32/44/56/110 with basic blocks
 // ("Deep Residual Learning", 2016, §4.2) and the pre-activation ResNet-164 with bottlenecks
 // ("Identity Mappings in Deep Residual Networks", 2016), each with an optional SE block in any
-// of the four places the SE paper compares (Hu et al., TPAMI: the integration-strategy ablation).
+// of the four places the SE paper compares (Hu et al., TPAMI: the integration-strategy ablation),
+// for any channel attention.
 // Layer names follow Keras' ResNet/ResNetV2 applications (conv2_block1_1_conv, ..._add, ..._out).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { seBlock, type SEOptions } from '../attention/squeeze-excitation.js';
+import type { Attention } from '../attention/index.js';
 import { classificationHead } from './head.js';
 import { BatchNorm } from './batch-norm.js';
+import type { ModelEntry, ModelOptions } from './registry.js';
 
 /**
  * Where the SE block goes in a residual unit (the SE paper's integration designs):
@@ -27,9 +29,8 @@ export const SE_INTEGRATIONS: readonly SEIntegration[] = ['standard', 'pre', 'po
 export type ShortcutOption = 'A' | 'B';
 
 export interface ResNetSEOptions {
-  se?: boolean;
-  seOptions?: SEOptions;
-  /** Default 'standard'. */
+  attention?: Attention;
+  /** Where the attention block sits in each unit. Default 'standard'. */
   integration?: SEIntegration;
 }
 
@@ -90,13 +91,13 @@ export const bn = (x: T, name: string): T => apply(new BatchNorm({ axis: -1, mom
 export const relu = (x: T, name: string): T => apply(tfl.layers.reLU({ name }), x);
 export const add = (xs: T[], name: string): T => apply(tfl.layers.add({ name }), xs);
 
-/** The SE block of a unit if `where` is the configured integration, else `x` unchanged. */
-export function seAt(where: SEIntegration, options: ResNetSEOptions, x: T, name: string): T {
-  const { se = false, seOptions = {}, integration = 'standard' } = options;
+/** The attention block of unit `at` if `where` is the configured integration, else `x` unchanged. */
+export function seAt(where: SEIntegration, options: ResNetSEOptions, x: T, at: string): T {
+  const { attention, integration = 'standard' } = options;
   if (!SE_INTEGRATIONS.includes(integration)) {
     throw new Error(`unknown SE integration "${String(integration)}": expected one of ${SE_INTEGRATIONS.join(', ')}`);
   }
-  return se && integration === where ? seBlock(x, { ...seOptions, name }) : x;
+  return attention && integration === where ? attention(x, at) : x;
 }
 
 function stageCount(depth: number, perBlock: number, what: string): number {
@@ -117,13 +118,13 @@ function basicBlock(x: T, filters: number, strides: number, prefix: string, shor
       ? apply(new ZeroPadShortcut({ strides, filters, name: `${prefix}_0_pad` }), x)
       : bn(conv(x, filters, 1, strides, `${prefix}_0_conv`), `${prefix}_0_bn`);
   }
-  identity = seAt('identity', se, identity, `${prefix}_se`);
-  let r = seAt('pre', se, x, `${prefix}_se`);
+  identity = seAt('identity', se, identity, prefix);
+  let r = seAt('pre', se, x, prefix);
   r = relu(bn(conv(r, filters, 3, strides, `${prefix}_1_conv`), `${prefix}_1_bn`), `${prefix}_1_relu`);
   r = bn(conv(r, filters, 3, 1, `${prefix}_2_conv`), `${prefix}_2_bn`);
-  r = seAt('standard', se, r, `${prefix}_se`);
+  r = seAt('standard', se, r, prefix);
   const out = relu(add([identity, r], `${prefix}_add`), `${prefix}_out`);
-  return seAt('post', se, out, `${prefix}_se`);
+  return seAt('post', se, out, prefix);
 }
 
 /** ResNet-(6n+2) for CIFAR: conv 16, three stages of n basic units (16, 32, 64 filters), GAP, dense. */
@@ -141,11 +142,12 @@ export function cifarResNet(options: CifarResNetOptions = {}): tfl.LayersModel {
   return tfl.model({ inputs: input, outputs: classificationHead(x, classes), name: options.name ?? resnetName(`resnet${depth}`, options) });
 }
 
-/** Model name such as resnet56, resnet56_se or resnet56_se_pre. */
+/** Model name such as resnet56, resnet56_se or resnet56_eca_pre. */
 export function resnetName(base: string, options: ResNetSEOptions): string {
-  if (!options.se) return base;
+  if (!options.attention) return base;
   const integration = options.integration ?? 'standard';
-  return integration === 'standard' ? `${base}_se` : `${base}_se_${integration}`;
+  const kind = options.attention.kind;
+  return integration === 'standard' ? `${base}_${kind}` : `${base}_${kind}_${integration}`;
 }
 
 export interface PreactResNetOptions extends ResNetSEOptions {
@@ -170,12 +172,12 @@ export function preactUnitStart(x: T, filters: number, strides: number, prefix: 
   if (project) {
     const pre = relu(bn(x, `${prefix}_preact_bn`), `${prefix}_preact_relu`);
     identity = conv(pre, filters, 1, strides, `${prefix}_0_conv`);
-    r = seAt('pre', se, pre, `${prefix}_se`);
+    r = seAt('pre', se, pre, prefix);
   } else {
-    r = seAt('pre', se, x, `${prefix}_se`);
+    r = seAt('pre', se, x, prefix);
     r = relu(bn(r, `${prefix}_preact_bn`), `${prefix}_preact_relu`);
   }
-  return { identity: seAt('identity', se, identity, `${prefix}_se`), branch: r };
+  return { identity: seAt('identity', se, identity, prefix), branch: r };
 }
 
 /**
@@ -188,8 +190,8 @@ function preactBottleneck(x: T, width: number, strides: number, prefix: string, 
   let r = conv(branch, width, 1, 1, `${prefix}_1_conv`);
   r = conv(relu(bn(r, `${prefix}_1_bn`), `${prefix}_1_relu`), width, 3, strides, `${prefix}_2_conv`);
   r = conv(relu(bn(r, `${prefix}_2_bn`), `${prefix}_2_relu`), filters, 1, 1, `${prefix}_3_conv`);
-  r = seAt('standard', se, r, `${prefix}_se`);
-  return seAt('post', se, add([identity, r], `${prefix}_out`), `${prefix}_se`);
+  r = seAt('standard', se, r, prefix);
+  return seAt('post', se, add([identity, r], `${prefix}_out`), prefix);
 }
 
 /** Pre-activation ResNet-(9n+2) for CIFAR with bottlenecks of width 16, 32, 64 (outputs 64, 128, 256). */
@@ -214,3 +216,23 @@ export const resnet44 = (o: Named<CifarResNetOptions> = {}): tfl.LayersModel => 
 export const resnet56 = (o: Named<CifarResNetOptions> = {}): tfl.LayersModel => cifarResNet({ ...o, depth: 56 });
 export const resnet110 = (o: Named<CifarResNetOptions> = {}): tfl.LayersModel => cifarResNet({ ...o, depth: 110 });
 export const resnet164 = (o: Named<PreactResNetOptions> = {}): tfl.LayersModel => preactResNet({ ...o, depth: 164 });
+
+const CIFAR = { inputShape: [32, 32, 3], classes: 10, integration: 'standard' } as const satisfies Partial<ModelOptions>;
+const BASIC = 'ResNet for CIFAR (He et al. 2016, basic units, option A shortcuts)';
+const basic = (o: ModelOptions): tfl.LayersModel =>
+  cifarResNet({ depth: o.depth, inputShape: o.inputShape, classes: o.classes, attention: o.attention, integration: o.integration, name: o.name });
+
+export const RESNET_MODELS: readonly ModelEntry[] = [
+  { name: 'resnet20', description: `${BASIC}; resnet<6n+2> for other depths`, aliases: /^resnet(?<depth>\d+)$/, defaults: { ...CIFAR, depth: 20 }, attention: 'residual', build: basic },
+  { name: 'resnet32', description: BASIC, defaults: { ...CIFAR, depth: 32 }, attention: 'residual', build: basic },
+  { name: 'resnet56', description: BASIC, defaults: { ...CIFAR, depth: 56 }, attention: 'residual', build: basic },
+  { name: 'resnet110', description: BASIC, defaults: { ...CIFAR, depth: 110 }, attention: 'residual', build: basic },
+  {
+    name: 'resnet164',
+    description: 'Pre-activation ResNet for CIFAR with bottlenecks (He et al. 2016b); preresnet<9n+2> for other depths',
+    aliases: /^preresnet(?<depth>\d+)$/,
+    defaults: { ...CIFAR, depth: 164 },
+    attention: 'residual',
+    build: (o) => preactResNet({ depth: o.depth, inputShape: o.inputShape, classes: o.classes, attention: o.attention, integration: o.integration, name: o.name }),
+  },
+];

@@ -2,10 +2,10 @@
 // layer objects (so pretrained weights are kept without copying), optionally swapping some
 // layers for modified clones (weights copied exactly) and inserting new layers after chosen ones.
 // This is how selab turns a Keras-named, ImageNet-initialised VGG16/MobileNet into the
-// +BatchNorm and +SE variants of the reference experiment.
+// +BatchNorm and +attention variants of the reference experiment.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { seBlock, type SEOptions } from '../attention/squeeze-excitation.js';
+import type { Attention } from '../attention/index.js';
 import { BatchNorm } from './batch-norm.js';
 
 type Layer = tfl.layers.Layer;
@@ -168,9 +168,9 @@ export function insertBatchNormRelu(after: LayerMatcher): Insertion {
   };
 }
 
-/** An SE block named `<name>_se`, where <name> is the matched layer's name. */
-export function insertSE(after: LayerMatcher, options: SEOptions = {}): Insertion {
-  return { after, insert: (x, layer) => seBlock(x, { ...options, name: `${layer.name}_se` }) };
+/** An attention block after each matched layer, named after it (`<layer>_se`, `<layer>_eca`). */
+export function insertAttention(after: LayerMatcher, attention: Attention): Insertion {
+  return { after, insert: (x, layer) => attention(x, layer.name) };
 }
 
 /** Matched convolutions lose their activation and are followed by BatchNorm + ReLU. */

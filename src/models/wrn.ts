@@ -3,6 +3,7 @@
 // changes. WRN-16-8 is the SE paper's third CIFAR network. Names follow resnet.ts.
 import * as tfl from '@tensorflow/tfjs-layers';
 import { classificationHead } from './head.js';
+import type { ModelEntry } from './registry.js';
 import { bn, conv, relu, add, seAt, preactUnitStart, resnetName, type ResNetSEOptions } from './resnet.js';
 
 export interface WideResNetOptions extends ResNetSEOptions {
@@ -29,8 +30,8 @@ function wideBlock(x: T, filters: number, strides: number, dropout: number, pref
   r = relu(bn(r, `${prefix}_1_bn`), `${prefix}_1_relu`);
   if (dropout > 0) r = tfl.layers.dropout({ rate: dropout, name: `${prefix}_1_dropout` }).apply(r) as T;
   r = conv(r, filters, 3, 1, `${prefix}_2_conv`);
-  r = seAt('standard', se, r, `${prefix}_se`);
-  return seAt('post', se, add([identity, r], `${prefix}_out`), `${prefix}_se`);
+  r = seAt('standard', se, r, prefix);
+  return seAt('post', se, add([identity, r], `${prefix}_out`), prefix);
 }
 
 export function wideResNet(options: WideResNetOptions = {}): tfl.LayersModel {
@@ -51,3 +52,14 @@ export function wideResNet(options: WideResNetOptions = {}): tfl.LayersModel {
 }
 
 export const wrn16_8 = (o: Omit<WideResNetOptions, 'depth' | 'width'> = {}): tfl.LayersModel => wideResNet({ ...o, depth: 16, width: 8 });
+
+export const WRN_MODELS: readonly ModelEntry[] = [
+  {
+    name: 'wrn16-8',
+    description: 'WRN-16-8 (Zagoruyko & Komodakis 2016, pre-activation, 1×1 projections); wrn<6n+4>-<k> for others',
+    aliases: /^wrn(?<depth>\d+)-(?<width>\d+)$/,
+    defaults: { inputShape: [32, 32, 3], classes: 10, integration: 'standard', depth: 16, width: 8 },
+    attention: 'residual',
+    build: (o) => wideResNet({ depth: o.depth, width: o.width, inputShape: o.inputShape, classes: o.classes, attention: o.attention, integration: o.integration, name: o.name }),
+  },
+];

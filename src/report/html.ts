@@ -223,7 +223,7 @@ function runsSection(runs: readonly LoadedRun[]): string {
         { html: `<a href="#run-${escapeHtml(anchor(run.id))}">${escapeHtml(run.id)}</a>`, col: 'run' },
         { html: statusBadge(run.status), col: 'status' },
         { html: `${run.epochsCompleted} / ${run.config.epochs}`, col: 'epochs', className: 'num' },
-        { html: escapeHtml(run.config.backend), col: 'backend' },
+        { html: escapeHtml(run.environment.backend), col: 'backend' },
         { html: String(run.config.seed), col: 'seed', className: 'num' },
         { html: `${run.config.batchSize} (${run.config.microBatch ?? '–'})`, col: 'batch', className: 'num' },
         { html: meanThroughput(history), col: 'throughput', className: 'num' },
@@ -237,11 +237,12 @@ function runsSection(runs: readonly LoadedRun[]): string {
   );
   const card = ({ run }: LoadedRun): string => {
     const fields: [string, unknown][] = [
-      ['model', `${run.model}${run.additions.length ? ` + ${run.additions.join(' + ')}` : ''}${run.se ? ' + SE' : ''}`],
-      ['SE options', run.seOptions],
+      ['model', `${run.model}${run.additions.length ? ` + ${run.additions.join(' + ')}` : ''}${run.attention ? ` + ${run.attention.kind.toUpperCase()}` : ''}`],
+      ['attention', run.attention],
       ['training', run.training],
       ...(run.sweep ? ([['sweep', run.sweep]] as [string, unknown][]) : []),
       ...Object.entries(run.config).map(([k, v]): [string, unknown] => [k, k === 'lr' && typeof v === 'number' ? formatLr(v) : v]),
+      ...Object.entries(run.environment).map(([k, v]): [string, unknown] => [k, v]),
       ['BatchNorm statistics', run.batchNormStatistics],
       ['params', int(run.params)],
       ['trainable params', run.trainableParams == null ? null : int(run.trainableParams)],

@@ -51,7 +51,6 @@ const runSchema = {
     model: { type: 'string' },
     additions: { type: 'array', items: { type: 'string' } },
     se: { type: 'boolean' },
-    seOptions: { type: ['object', 'null'] },
     training: { type: 'string' },
     sweep: {
       anyOf: [
@@ -61,16 +60,21 @@ const runSchema = {
     },
     config: {
       type: 'object',
-      required: ['epochs', 'batchSize', 'optimizer', 'lr', 'seed', 'backend'],
+      required: ['epochs', 'batchSize', 'optimizer', 'lr', 'seed'],
       properties: {
         epochs: { type: 'integer', minimum: 0 },
         batchSize: { type: 'integer', minimum: 1 },
         optimizer: { type: 'string' },
         lr: { type: 'number' },
         seed: { type: 'integer' },
-        backend: { type: 'string' },
       },
     },
+    environment: {
+      type: 'object',
+      required: ['backend', 'data'],
+      properties: { backend: { type: 'string' }, data: { type: 'string' }, threads: { type: ['integer', 'null'] } },
+    },
+    attention: { anyOf: [{ type: 'null' }, { type: 'object', required: ['kind'], properties: { kind: { enum: ['se', 'eca'] } } }] },
     params: { type: 'integer', minimum: 0 },
     trainableParams: { type: 'integer', minimum: 0 },
     macs: nullableNumber,

@@ -7,7 +7,7 @@ import { escapeHtml, htmlTable, type HtmlCell, type ReportChart, type ReportSect
 import { mean, summarize, verdict, welchTTest, type Summary, type Verdict, type WelchResult } from './stats.js';
 
 /** The sweep dimensions, in the order they appear in point ids and tables. */
-export const SWEEP_DIMENSIONS = ['ratio', 'gate', 'squeeze', 'integration'] as const;
+export const SWEEP_DIMENSIONS = ['attention', 'ratio', 'gate', 'squeeze', 'kernelSize', 'integration'] as const;
 export type SweepDimension = (typeof SWEEP_DIMENSIONS)[number];
 
 /** SE paper (Hu et al., "Squeeze-and-Excitation Networks", TPAMI 2020): CIFAR-10 test error %, without → with SE (r = 16). */
@@ -27,8 +27,9 @@ export interface Comparison {
 
 export interface SweepPointRow {
   point: string;
+  /** False for the baseline, the point without channel attention. */
   se: boolean;
-  /** The point's SE settings (ratio, gate, squeeze, integration); empty for the baseline. */
+  /** The point's attention settings (kind, SE's ratio/gate/squeeze or ECA's kernel size, integration); empty for the baseline. */
   params: Record<string, unknown>;
   model: string;
   paramCount: number | null;
@@ -97,6 +98,7 @@ function completedValues(list: readonly FoundRun[], which: 'final' | 'best'): nu
 
 /** The SE paper's order for the named values; anything else sorts after them, alphabetically. */
 const VALUE_ORDER: Record<string, readonly string[]> = {
+  attention: ['se', 'eca'],
   gate: ['sigmoid', 'hardSigmoid', 'tanh', 'relu'],
   squeeze: ['avg', 'max'],
   integration: ['standard', 'pre', 'post', 'identity'],
@@ -121,7 +123,7 @@ function pointRow(point: string, list: readonly FoundRun[]): SweepPointRow {
   const epochs = new Set(list.map((r) => r.run.config.epochs));
   return {
     point,
-    se: first.se,
+    se: first.attention !== null,
     params: first.sweep!.params,
     model: first.model,
     paramCount: first.params ?? null,
@@ -154,9 +156,17 @@ export function gainText(c: Comparison | null): string {
   return `${pp(c.test.diff)} [${pp(c.test.ci[0])}, ${pp(c.test.ci[1])}] ${c.verdict}`;
 }
 
+/** A dimension's value as the tables show it: r=16, k=3, or the value itself. */
+function valueText(d: SweepDimension, v: unknown): string {
+  return d === 'ratio' ? `r=${String(v)}` : d === 'kernelSize' ? `k=${String(v)}` : String(v);
+}
+
+/** e.g. "r=16 sigmoid avg standard" (SE, the sweeps' default attention, goes unnamed) or "eca k=3 standard". */
 export function pointLabel(row: Pick<SweepPointRow, 'se' | 'params'>): string {
-  if (!row.se) return 'baseline (no SE)';
-  return SWEEP_DIMENSIONS.filter((d) => row.params[d] !== undefined).map((d) => (d === 'ratio' ? `r=${String(row.params[d])}` : String(row.params[d]))).join(' ');
+  if (!row.se) return 'baseline (no attention)';
+  return SWEEP_DIMENSIONS.filter((d) => row.params[d] !== undefined && !(d === 'attention' && row.params[d] === 'se'))
+    .map((d) => valueText(d, row.params[d]))
+    .join(' ');
 }
 
 function runsText(row: SweepPointRow): string {
@@ -248,12 +258,12 @@ interface ChartDatum {
   n: number;
 }
 
-/** Dimensions with more than one value among the SE points: those are what the sweep varied. */
+/** Dimensions with more than one value among the attention points: those are what the sweep varied. */
 export function variedDimensions(t: SweepTable): SweepDimension[] {
   return SWEEP_DIMENSIONS.filter((d) => new Set(t.rows.filter((r) => r.se).map((r) => String(r.params[d]))).size > 1);
 }
 
-const DIM_TITLE: Record<SweepDimension, string> = { ratio: 'reduction ratio r', gate: 'gate', squeeze: 'squeeze', integration: 'SE integration' };
+const DIM_TITLE: Record<SweepDimension, string> = { attention: 'attention', ratio: 'reduction ratio r', gate: 'gate', squeeze: 'squeeze', kernelSize: 'ECA kernel size k', integration: 'integration' };
 
 /**
  * Final test accuracy (mean over seeds, error bars ± one standard deviation) against one sweep
@@ -268,7 +278,7 @@ export function sweepChartSpec(t: SweepTable, dim: SweepDimension): TopLevelSpec
       const sd = Number.isFinite(r.final.std) ? r.final.std : 0;
       return {
         x: dim === 'ratio' ? Number(r.params[dim]) : String(r.params[dim]),
-        series: others.length ? others.map((d) => (d === 'ratio' ? `r=${String(r.params[d])}` : String(r.params[d]))).join(' ') : 'SE',
+        series: others.length ? others.map((d) => valueText(d, r.params[d])).join(' ') : 'attention',
         mean: r.final.mean * 100,
         lo: (r.final.mean - sd) * 100,
         hi: (r.final.mean + sd) * 100,
@@ -310,10 +320,10 @@ export function sweepPointsChartSpec(t: SweepTable): TopLevelSpec {
     .filter((r) => r.final.n > 0)
     .map((r) => {
       const sd = Number.isFinite(r.final.std) ? r.final.std : 0;
-      return { point: pointLabel(r), kind: r.se ? 'with SE' : 'baseline', mean: r.final.mean * 100, lo: (r.final.mean - sd) * 100, hi: (r.final.mean + sd) * 100, n: r.final.n };
+      return { point: pointLabel(r), kind: r.se ? 'with attention' : 'baseline', mean: r.final.mean * 100, lo: (r.final.mean - sd) * 100, hi: (r.final.mean + sd) * 100, n: r.final.n };
     });
   const y = { field: 'point', type: 'nominal', title: null, sort: data.map((d) => d.point), axis: { labelLimit: 260 } } as const;
-  const color = { field: 'kind', type: 'nominal', title: null, scale: { domain: ['baseline', 'with SE'], range: ['#4c78a8', '#e45756'] } } as const;
+  const color = { field: 'kind', type: 'nominal', title: null, scale: { domain: ['baseline', 'with attention'], range: ['#4c78a8', '#e45756'] } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: `${t.model}: test accuracy per sweep point`, subtitle: `sweep ${t.name}; mean ± std over seeds (n per point in the table)` },

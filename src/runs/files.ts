@@ -2,7 +2,9 @@
 // so that train, run, sweep, table and report agree on one shape.
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import type { AttentionSpec } from '../attention/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import type { Environment, TrainConfig } from './config.js';
 
 export const HISTORY_FILE = 'history.json';
 export const RUN_FILE = 'run.json';
@@ -23,46 +25,27 @@ export interface History {
   rows: HistoryRow[];
 }
 
-export interface RunConfig {
-  epochs: number;
-  batchSize: number;
-  microBatch: number;
-  optimizer: string;
-  lr: number;
-  momentum: number | null;
-  upsample: number;
-  inputShape: number[];
-  trainLimit: number | null;
-  testLimit: number | null;
-  seed: number;
-  backend: string;
-  data: string;
-  weights: string;
-  preprocess: string;
-  augment: boolean;
-  /** Per-channel mean/std of pixel/255 applied to train and test batches; absent or null: none. */
-  normalize?: { mean: number[]; std: number[] } | null;
-  /** L2 weight decay on conv/dense kernels (grad += wd·w); absent in older runs: 0. */
-  weightDecay?: number;
-  /** Epochs after which the lr is multiplied by lrDecayFactor; absent in older runs: none. */
-  lrDecayEpochs?: number[];
-  lrDecayFactor?: number;
-}
-
 export type RunStatus = 'running' | 'completed' | 'failed' | 'stopped';
 
-export interface RunFile {
-  version: 1;
-  id: string;
+/** What a run is, apart from how it trains: its case or sweep point, model and attention. */
+export interface RunDescription {
   case: number | null;
   name: string;
+  /** A registered model name (for the reference cases, the architecture family: plain10, vgg16, mobilenet). */
   model: string;
   additions: string[];
+  /** The run has SE blocks (the reference cases' SE column). */
   se: boolean;
-  seOptions: Record<string, unknown> | null;
+  attention: AttentionSpec | null;
   training: string;
   sweep: { name: string; point: string; params: Record<string, unknown>; seed: number } | null;
-  config: RunConfig;
+}
+
+export interface RunFile extends RunDescription {
+  version: 1;
+  id: string;
+  config: TrainConfig;
+  environment: Environment;
   batchNormStatistics: string;
   params: number;
   trainableParams: number;
@@ -122,7 +105,37 @@ export async function readRunFile(dir: string): Promise<RunFile> {
   const file = join(dir, RUN_FILE);
   const r = await readJson<RunFile>(file);
   if (r.version !== 1 || typeof r.id !== 'string') throw new Error(`${file}: expected a selab run file (version 1 with an id)`);
-  return r;
+  return normalizeRunFile(r);
+}
+
+/** The fields a run.json written before the attention and environment fields existed holds instead. */
+interface LegacyRunFields {
+  seOptions?: Record<string, unknown> | null;
+  config: TrainConfig & Partial<Pick<Environment, 'backend' | 'data'>>;
+}
+
+/**
+ * A run file in today's shape: older files kept backend and data in `config`, SE settings in
+ * `seOptions`, and lacked the fields that had defaults (normalize, weight decay, lr schedule).
+ */
+export function normalizeRunFile(raw: RunFile): RunFile {
+  const legacy = raw as RunFile & LegacyRunFields;
+  const { backend, data, ...config } = legacy.config;
+  const { seOptions, ...run } = legacy;
+  const attention: AttentionSpec | null =
+    run.attention !== undefined ? run.attention : run.se ? ({ kind: 'se', ...(seOptions ?? {}) } as AttentionSpec) : null;
+  return {
+    ...run,
+    attention,
+    config: {
+      ...config,
+      normalize: config.normalize ?? null,
+      weightDecay: config.weightDecay ?? 0,
+      lrDecayEpochs: config.lrDecayEpochs ?? [],
+      lrDecayFactor: config.lrDecayFactor ?? 0.1,
+    },
+    environment: run.environment ?? { backend: backend ?? 'unknown', data: data ?? 'unknown', threads: null },
+  };
 }
 
 export interface FoundRun {

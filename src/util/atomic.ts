@@ -55,6 +55,31 @@ function untrack(p: string): void {
   if (live.delete(p) && live.size === 0) uninstall();
 }
 
+// Retries: a failed producer may still have writes in flight (e.g. an aborted tar extraction
+// finishing its current file), which makes a single recursive removal fail with ENOTEMPTY.
+const RM_RETRYING = { recursive: true, force: true, maxRetries: 10, retryDelay: 100 } as const;
+
+/**
+ * Runs `use(tmp)` with a fresh temporary path beside `dest` that is removed afterwards unless `use`
+ * renamed it away: on success, on failure (the error is rethrown) and on an interrupting signal.
+ */
+export async function withTempPath<T>(dest: string, use: (tmp: string) => Promise<T>): Promise<T> {
+  const tmp = tempPathFor(dest);
+  track(tmp);
+  try {
+    const result = await use(tmp);
+    await rm(tmp, RM_RETRYING);
+    return result;
+  } catch (err) {
+    // The original error is the one worth reporting; a temporary that cannot be removed now (it
+    // keeps this process's pid) is removed by removeStaleTemps once this process is gone.
+    await rm(tmp, RM_RETRYING).catch(() => undefined);
+    throw err;
+  } finally {
+    untrack(tmp);
+  }
+}
+
 /**
  * Runs `produce(tmp)` with a temporary path beside `dest` and renames the temporary onto `dest`
  * once `produce` resolves. `produce` may create a file or a directory at `tmp`. On failure the
@@ -64,26 +89,17 @@ function untrack(p: string): void {
  */
 export async function withAtomicPath<T>(dest: string, produce: (tmp: string) => Promise<T>): Promise<T> {
   await mkdir(dirname(dest), { recursive: true });
-  const tmp = tempPathFor(dest);
-  track(tmp);
-  try {
+  return withTempPath(dest, async (tmp) => {
     const result = await produce(tmp);
     try {
       await rename(tmp, dest);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      // Another process finished first: its copy stays, withTempPath removes ours.
       if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw err;
-      await rm(tmp, { recursive: true, force: true });
     }
     return result;
-  } catch (err) {
-    // Retries: a failed producer may still have writes in flight (e.g. an aborted tar extraction
-    // finishing its current file), which makes a single recursive removal fail with ENOTEMPTY.
-    await rm(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
-    throw err;
-  } finally {
-    untrack(tmp);
-  }
+  });
 }
 
 /** Writes `data` to `path` atomically (temp file in the same folder + rename). Creates the folder. */

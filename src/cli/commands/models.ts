@@ -4,18 +4,19 @@ import type { Command } from 'commander';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { CASES, buildCaseModel } from '../../experiments/cases.js';
-import { registeredModels } from '../../models/all.js';
+import { se } from '../../attention/index.js';
+import { buildCaseModel, CASES } from '../../experiments/cases.js';
+import { createModel, modelEntries } from '../../models/all.js';
 import { summarize } from '../../models/summary.js';
 import { SqueezeExcitation } from '../../attention/squeeze-excitation.js';
 
 export interface ModelRow {
-  /** Reference case number, or null for a registered (non-case) model. */
+  /** Reference case number, or null for a registered model. */
   case: number | null;
   name: string;
   model: string;
   additions: string[];
-  /** For registered models: whether the built model contains SqueezeExcitation layers. */
+  /** Whether the built model contains SqueezeExcitation layers. */
   se: boolean;
   training: string | null;
   optimizer: string | null;
@@ -34,10 +35,19 @@ async function measure(build: () => tfl.LayersModel | Promise<tfl.LayersModel>) 
   return summary;
 }
 
-/** One row per case, then one per registered model; `onProgress` gets each name before building it. */
+/** The SE the registry rows show with: the SE paper's r = 16. */
+const SE_PAPER = se({ ratio: 16 });
+
+/**
+ * One row per case, then one per registered model without attention and, where it takes
+ * attention, one with SE; `onProgress` gets each name before building it.
+ */
 export async function collectModelRows(onProgress: (name: string, i: number, n: number) => void = () => {}): Promise<ModelRow[]> {
-  const registered = registeredModels();
-  const n = CASES.length + registered.length;
+  const variants = modelEntries().flatMap((entry) => [
+    { entry, name: entry.name, attention: undefined },
+    ...(entry.attention === 'none' ? [] : [{ entry, name: `${entry.name}-se`, attention: SE_PAPER }]),
+  ]);
+  const n = CASES.length + variants.length;
   const rows: ModelRow[] = [];
   for (const c of CASES) {
     onProgress(c.name, rows.length, n);
@@ -47,12 +57,13 @@ export async function collectModelRows(onProgress: (name: string, i: number, n: 
       params: s.params, trainableParams: s.trainableParams, inputShape: s.inputShape, macs: s.macs,
     });
   }
-  for (const m of registered) {
-    onProgress(m.name, rows.length, n);
-    const s = await measure(m.build);
+  for (const v of variants) {
+    onProgress(v.name, rows.length, n);
+    const s = await measure(() => createModel(v.entry.name, v.attention ? { attention: v.attention } : {}));
     rows.push({
-      case: null, name: m.name, model: m.name, additions: [], se: s.se, training: null, optimizer: null,
-      params: s.params, trainableParams: s.trainableParams, inputShape: s.inputShape, macs: s.macs, description: m.description,
+      case: null, name: v.name, model: v.entry.name, additions: [], se: s.se, training: null, optimizer: null,
+      params: s.params, trainableParams: s.trainableParams, inputShape: s.inputShape, macs: s.macs,
+      description: v.attention ? `${v.entry.description} + SE (r = 16)` : v.entry.description,
     });
   }
   return rows;

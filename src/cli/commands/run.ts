@@ -1,21 +1,28 @@
 import type { Command } from 'commander';
-import { DEFAULT_OUT, parseCases, runCases, type TrainFlags } from '../../experiments/run-cases.js';
+import { parseCases, runCases } from '../../experiments/run-cases.js';
+import { RUN_PRESETS, runPreset } from '../../experiments/run-presets.js';
 import { caseTables, formatTables } from '../../report/table-format.js';
-import { addTrainOptions, exitCodeOf, stopOnInterrupt } from './train.js';
+import { addTrainOptions, launchFrom, parseOverrides, type TrainFlags } from '../options.js';
+import { exitCodeOf, stopOnInterrupt } from './train.js';
 
 export function register(program: Command): void {
   addTrainOptions(
     program
       .command('run')
       .description('Train several reference cases one after the other (each as `selab train` would), then print the results table')
-      .requiredOption('--cases <list>', 'cases to run: numbers and ranges, e.g. 1-7 or 1,2,5-7'),
-  ).action(async (opts: TrainFlags & { cases: string }) => {
+      .option('--cases <list>', 'cases to run: numbers and ranges, e.g. 1-7 or 1,2,5-7')
+      .option('--preset <id>', `a named run: ${Object.entries(RUN_PRESETS).map(([id, p]) => `${id} (${p.description})`).join('; ')}; flags override it`),
+  ).action(async (opts: TrainFlags & { cases?: string; preset?: string }) => {
     const stop = stopOnInterrupt();
     try {
-      const result = await runCases({ caseIds: parseCases(opts.cases), flags: opts, signal: stop.signal });
-      process.exitCode = exitCodeOf(result);
+      if ((opts.cases === undefined) === (opts.preset === undefined)) throw new Error('give either --cases LIST or --preset ID');
+      const preset = opts.preset === undefined ? null : runPreset(opts.preset);
+      const flags: TrainFlags = preset ? { ...preset.flags, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } : opts;
+      const launch = launchFrom(flags, stop.signal);
+      const outcomes = await runCases(parseCases(preset ? preset.cases : opts.cases!), parseOverrides(flags), launch);
+      process.exitCode = exitCodeOf(outcomes);
       console.log('');
-      console.log(formatTables(await caseTables(opts.out ?? DEFAULT_OUT), 'md'));
+      console.log(formatTables(await caseTables(launch.out), 'md'));
     } catch (e) {
       console.error(`selab run: ${(e as Error).message}`);
       process.exitCode = 1;

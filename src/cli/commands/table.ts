@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULT_OUT } from '../../experiments/run-cases.js';
+import { DEFAULT_OUT } from '../../experiments/presets.js';
 import { caseTables, formatTables, parseTableFormat, TABLE_FORMATS } from '../../report/table-format.js';
 
 export function register(program: Command): void {
