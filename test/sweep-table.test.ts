@@ -20,10 +20,11 @@ function runFile(f: Fixture, id: string): RunFile {
   const se = f.point !== 'baseline';
   return {
     version: 1, id, case: null, name: `resnet20 ${f.point}`, model: 'resnet20', additions: [], se,
-    seOptions: se ? { ratio: f.params.ratio, gate: f.params.gate, squeeze: f.params.squeeze } : null,
+    attention: se ? { kind: 'se', ratio: f.params.ratio as number, gate: f.params.gate as 'sigmoid', squeeze: f.params.squeeze as 'avg' } : null,
     training: 'scratch', sweep: { name: 'demo', point: f.point, params: f.params, seed: f.seed },
     config: { epochs: 3, batchSize: 128, microBatch: 128, optimizer: 'sgd-momentum', lr: 0.1, momentum: 0.9, upsample: 1, inputShape: [32, 32, 3],
-      trainLimit: null, testLimit: null, seed: f.seed, backend: 'cpu', data: 'fixture', weights: 'none', preprocess: 'scale', augment: true },
+      trainLimit: null, testLimit: null, seed: f.seed, weights: 'none', preprocess: 'scale', augment: true, normalize: null, weightDecay: 0, lrDecayEpochs: [], lrDecayFactor: 0.1 },
+    environment: { backend: 'cpu', data: 'fixture', threads: null },
     batchNormStatistics: 'per batch', params: se ? 273_471 : 271_098, trainableParams: 0, macs: null, versions: {}, gitCommit: null,
     startedAt: '2026-11-28T23:00:00.000Z', endedAt: null, resumes: [], status: f.status ?? 'completed', error: null,
     epochsCompleted: 3, final: { epoch: 3, val_acc: f.final, val_loss: 0.3 }, best: { epoch: 2, val_acc: f.best },
@@ -84,14 +85,14 @@ test('sweep table: mean ± std per point, Welch gain with 95% CI and verdict aga
   assert.equal(r4!.finalGain!.verdict, 'within noise');
 
   const md = sweepMarkdown([table!]);
-  assert.match(md, /\| baseline \(no SE\) \| 3 \| 271,098 \| 90\.50 ± 0\.50 \| 91\.50 ± 0\.50 \| \(baseline\) \| \(baseline\) \|/);
+  assert.match(md, /\| baseline \(no attention\) \| 3 \| 271,098 \| 90\.50 ± 0\.50 \| 91\.50 ± 0\.50 \| \(baseline\) \| \(baseline\) \|/);
   assert.match(md, /\| r=16 sigmoid avg standard \| 3 \| 273,471 \| 93\.10 ± 0\.36 \| 93\.33 ± 0\.58 \| \+2\.60 \[\+1\.57, \+3\.63\] better \|/);
   assert.match(md, /\| r=4 sigmoid avg standard \| 3 \(\+1 unfinished\) \| 273,471 \| 90\.57 ± 0\.65 \| .* \| \+0\.07 \[−1\.28, \+1\.42\] within noise \|/);
   assert.match(md, /ResNet-110 \| 6\.37 \| 5\.21 \| \+1\.16/);
 
   const csv = sweepCsv([table!]).trim().split('\n');
   assert.equal(csv.length, 4);
-  assert.match(csv[3]!, /^demo,resnet20,r16-sigmoid-avg-standard,16,sigmoid,avg,standard,true,273471,3,0,0\.931/);
+  assert.match(csv[3]!, /^demo,resnet20,r16-sigmoid-avg-standard,,16,sigmoid,avg,,standard,true,273471,3,0,0\.931/);
   assert.match(csv[3]!, /,better,/);
   const json = JSON.parse(sweepJson([table!])) as { sweeps: { rows: { finalGain: unknown }[] }[] };
   assert.equal(json.sweeps[0]!.rows[0]!.finalGain, null);
@@ -104,12 +105,12 @@ test('sweep charts: accuracy against r with error bars and the baseline band, re
   const charts = sweepCharts(table!);
   assert.deepEqual(charts.map((c) => c.id), ['sweep-demo-points', 'sweep-demo-ratio'], 'only r varies in this sweep');
   const points = charts[0]!.spec as { data: { values: { point: string; n: number }[] } };
-  assert.deepEqual(points.data.values.map((v) => [v.point, v.n]), [['baseline (no SE)', 3], ['r=4 sigmoid avg standard', 3], ['r=16 sigmoid avg standard', 3]]);
+  assert.deepEqual(points.data.values.map((v) => [v.point, v.n]), [['baseline (no attention)', 3], ['r=4 sigmoid avg standard', 3], ['r=16 sigmoid avg standard', 3]]);
   const spec = charts[1]!.spec as { data: { values: { x: number; mean: number; lo: number; hi: number }[] } };
   const r16 = spec.data.values.find((v) => v.x === 16)!;
   assert.ok(Math.abs(r16.mean - 93.1) < 1e-9 && Math.abs(r16.hi - r16.lo - 2 * 0.36055512754639896) < 1e-9);
   const svg = await renderSvg(charts[1]!.spec, 'c0');
-  assert.match(await renderSvg(charts[0]!.spec, 'c1'), /baseline \(no SE\)/);
+  assert.match(await renderSvg(charts[0]!.spec, 'c1'), /baseline \(no attention\)/);
   assert.match(svg, /^<svg/);
   assert.match(svg, /reduction ratio r/);
   // Error bars, points and the baseline rule are all drawn.

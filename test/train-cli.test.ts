@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadAddon } from '../src/backend/onednn/addon.js';
-import { parseCases, parseOneCase, runCases } from '../src/experiments/run-cases.js';
+import { launchFrom, parseOverrides, type TrainFlags } from '../src/cli/options.js';
+import { parseCases, parseOneCase, runCases as runCaseIds } from '../src/experiments/run-cases.js';
 import type { History, RunFile } from '../src/runs/files.js';
 import { packageRoot } from '../src/util/paths.js';
 
@@ -27,6 +28,11 @@ function selab(args: string[], env: NodeJS.ProcessEnv = {}) {
     env: { ...process.env, SELAB_HOME: join(dir, 'home'), ...env },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `selab run` as a library call: flags parsed as the CLI parses them. */
+async function runCases({ caseIds, flags }: { caseIds: number[]; flags: TrainFlags }) {
+  return runCaseIds(caseIds, parseOverrides(flags), launchFrom(flags));
 }
 
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -121,7 +127,8 @@ describe('selab train on real CIFAR-10 (onednn)', { skip: fast ? false : 'needs 
     const run = readJson<RunFile>(join(out, 'case_1', 'run.json'));
     assert.equal(run.status, 'completed');
     assert.equal(run.config.trainLimit, 256);
-    assert.equal(run.config.backend, 'onednn');
+    assert.equal(run.environment.backend, 'onednn');
+    assert.deepEqual(run.attention, null);
     assert.equal(run.params, 1_927_946);
   });
 });

@@ -11,8 +11,10 @@ import { findCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/engine/ch
 import { trainEpoch, type Batch } from '../src/engine/loop.js';
 import { activationBytesPerImage, chooseMicroBatch } from '../src/engine/microbatch.js';
 import { makeOptimizer, setLearningRate } from '../src/engine/optimizers.js';
-import { CIFAR10_NORMALIZE, caseConfig, parseOverrides } from '../src/experiments/run-cases.js';
-import { getCase } from '../src/experiments/cases.js';
+import { parseOverrides } from '../src/cli/options.js';
+import { casePreset, getCase } from '../src/experiments/cases.js';
+import { CIFAR10_NORMALIZE } from '../src/experiments/presets.js';
+import { resolveConfig } from '../src/runs/config.js';
 import { silentProgress } from '../src/engine/progress.js';
 import { parseCaseList } from '../src/experiments/ranges.js';
 import { readHistory, readRunFile, type HistoryRow } from '../src/runs/files.js';
@@ -78,7 +80,7 @@ describe('runTraining', () => {
   it('refuses to overwrite a run without --resume, and to resume with a different batch size', async () => {
     const out = join(dir, 'e2e');
     await assert.rejects(runTraining(tinyRequest(out)), /already holds a run.*--resume/);
-    await assert.rejects(runTraining(tinyRequest(out, { batchSize: 64 }, { resume: true })), /different configuration: batchSize: 64 \(the run has 32\)/);
+    await assert.rejects(runTraining(tinyRequest(out, { batchSize: 64 }, { resume: true })), /different configuration: --batch-size 64 \(the run has 32\)/);
   });
 
   it('stops on a non-finite loss with a clear message and keeps the last good checkpoint', async () => {
@@ -260,15 +262,15 @@ describe('weight decay, lr schedule and normalisation', () => {
     comparable(whole).forEach((r, i) => assert.ok(Math.abs(r.val_loss - split[i]!.val_loss) <= 1e-5 * Math.max(1, r.val_loss), `epoch ${i + 1}`));
     assert.deepEqual([resumed.config.lrDecayEpochs, resumed.config.lrDecayFactor, resumed.config.weightDecay], [[1, 2], 0.5, 1e-3]);
     // Weight decay is part of the run; changing it on --resume is refused like any other setting.
-    await assert.rejects(runTraining(tinyRequest(out, { ...schedule, epochs: 4, weightDecay: 0 }, { resume: true })), /weightDecay: 0 \(the run has 0\.001\)/);
+    await assert.rejects(runTraining(tinyRequest(out, { ...schedule, epochs: 4, weightDecay: 0 }, { resume: true })), /--weight-decay 0 \(the run has 0\.001\)/);
   });
 
   it('--normalize reaches the batches: a generated dataset at the CIFAR-10 means gives inputs of mean ≈ 0', async () => {
     const o = parseOverrides({ normalize: true, weightDecay: '1e-4', lrDecayEpochs: '3,2' });
-    const config = caseConfig(getCase(1), o);
+    const config = resolveConfig(casePreset(getCase(1)), o);
     assert.deepEqual([config.normalize, config.weightDecay, config.lrDecayEpochs], [CIFAR10_NORMALIZE, 1e-4, [2, 3]]);
     // On --resume the saved configuration is the base: the flags need not be repeated.
-    const again = caseConfig(getCase(1), parseOverrides({}), { ...config, microBatch: 32 });
+    const again = resolveConfig({ ...config, microBatch: 32 }, parseOverrides({}));
     assert.deepEqual([again.normalize, again.weightDecay, again.lrDecayEpochs], [CIFAR10_NORMALIZE, 1e-4, [2, 3]]);
     assert.throws(() => parseOverrides({ weightDecay: 'x' }), /--weight-decay "x": expected a number ≥ 0/);
 

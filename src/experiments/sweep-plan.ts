@@ -128,13 +128,13 @@ function oneOf<T extends string>(flag: string, allowed: readonly T[]): (s: strin
 }
 
 export const parseRatios = (v: string): number[] =>
-  parseList('--ratio', v, (s) => {
+  parseList('--se-ratio', v, (s) => {
     const r = Number(s);
-    if (!Number.isInteger(r) || r < 1) throw new Error(`--ratio: "${s}" is not a positive integer`);
+    if (!Number.isInteger(r) || r < 1) throw new Error(`--se-ratio: "${s}" is not a positive integer`);
     return r;
   });
-export const parseGates = (v: string): GateActivation[] => parseList('--gate', v, oneOf('--gate', GATE_ACTIVATIONS));
-export const parseSqueezes = (v: string): SqueezeMode[] => parseList('--squeeze', v, oneOf('--squeeze', SQUEEZE_MODES));
+export const parseGates = (v: string): GateActivation[] => parseList('--se-gate', v, oneOf('--se-gate', GATE_ACTIVATIONS));
+export const parseSqueezes = (v: string): SqueezeMode[] => parseList('--se-squeeze', v, oneOf('--se-squeeze', SQUEEZE_MODES));
 export const parseIntegrations = (v: string): SEIntegration[] => parseList('--integration', v, oneOf('--integration', SE_INTEGRATIONS));
 export const parseAttentionKinds = (v: string): AttentionKind[] => parseList('--attention', v, oneOf('--attention', ATTENTION_KINDS));
 export const parseEcaKernels = (v: string): EcaKernel[] =>
