@@ -3,12 +3,13 @@
 //   optimizer.bin + optimizer.json optimizer.getWeights(): iteration count and moments (Adam m/v, RMSProp ms/mom, …)
 //   state.json                     written last, so a folder without it is incomplete
 // The new folder is written under a temporary name (a failed save removes it; removeStaleTemps
-// clears it once a killed writer is dead), then swapped in with renames. A SIGKILL at any point leaves either `checkpoint` or
-// `checkpoint.old` complete, and findCheckpoint picks it.
+// clears it once a killed writer is dead), then swapped in with renames. A SIGKILL at any point
+// leaves either `checkpoint` or `checkpoint.old` complete, and findCheckpoint picks it.
+// Reading checks every file against what a save writes, so a damaged checkpoint is named as such.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { removeStaleTemps, withTempPath } from '../util/atomic.js';
 import { exists } from '../util/fs.js';
 import type { HistoryRow } from '../runs/files.js';
@@ -66,12 +67,12 @@ function reason(err: unknown): string {
   return tail > 0 ? e.message.slice(0, tail) : e.message;
 }
 
-/** Runs one file operation of a save; a failure names the operation and the path. */
-async function step<T>(operation: string, path: string, run: () => Promise<T>): Promise<T> {
+/** Runs one file operation of a save; a failure names it (`operation` says what, on which path). */
+async function step<T>(operation: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    throw new CheckpointError(`${operation} ${path}: ${reason(err)}`, { cause: err });
+    throw new CheckpointError(`${operation}: ${reason(err)}`, { cause: err });
   }
 }
 
@@ -82,7 +83,7 @@ async function writeWeights(dir: string, base: string, what: string, named: Name
     if (DTYPE_BYTES[tensor.dtype] === undefined) throw new CheckpointError(`cannot checkpoint ${named[i]!.name}: dtype ${tensor.dtype}`);
     return { name: `${i}`, shape: tensor.shape, dtype: tensor.dtype as 'float32' | 'int32' | 'bool' };
   });
-  await step(`writing ${what} to`, binPath, async () => {
+  await step(`writing ${what} to ${binPath}`, async () => {
     const file = await open(binPath, 'w');
     try {
       // One tensor at a time, not tf.io.encodeWeights' single buffer: a copy of the whole state
@@ -97,12 +98,12 @@ async function writeWeights(dir: string, base: string, what: string, named: Name
   });
   const indexPath = join(dir, `${base}.json`);
   const index: WeightsIndex = { names: named.map((n) => n.name), specs };
-  await step(`writing the ${what} index to`, indexPath, () => writeFile(indexPath, JSON.stringify(index) + '\n'));
+  await step(`writing the ${what} index to ${indexPath}`, () => writeFile(indexPath, JSON.stringify(index) + '\n'));
 }
 
-/** The error for a checkpoint file that exists but cannot be what a save wrote. */
+/** The error for a checkpoint file that is missing or cannot be what a save wrote. */
 function damaged(path: string, problem: string): CheckpointError {
-  const dir = join(path, '..');
+  const dir = dirname(path);
   return new CheckpointError(`${path}: ${problem}; the checkpoint is damaged: delete ${dir} to train the run from the start, or restore the folder from a copy`);
 }
 
@@ -171,9 +172,9 @@ export async function saveCheckpoint(
 ): Promise<void> {
   const current = join(runDir, CHECKPOINT_DIR);
   const old = join(runDir, OLD_DIR);
-  const removeOld = () => step('removing the previous checkpoint', old, () => rm(old, { recursive: true, force: true }));
+  const removeOld = () => step(`removing the previous checkpoint ${old}`, () => rm(old, { recursive: true, force: true }));
   await withTempPath(current, async (tmp) => {
-    await step('creating the checkpoint folder', tmp, () => mkdir(tmp, { recursive: true }));
+    await step(`creating the checkpoint folder ${tmp}`, () => mkdir(tmp, { recursive: true }));
     await writeWeights(tmp, 'weights', 'checkpoint weights', model.weights.map((w) => ({ name: w.originalName, tensor: w.read() })));
     const optWeights = await optimizer.getWeights();
     try {
@@ -184,16 +185,16 @@ export async function saveCheckpoint(
     }
     const full: CheckpointState = { version: 1, ...state, optimizerIterations: optimizer.iterations, savedAt: new Date().toISOString() };
     const statePath = join(tmp, STATE_FILE);
-    await step('writing the checkpoint state to', statePath, () => writeFile(statePath, JSON.stringify(full, null, 2) + '\n'));
+    await step(`writing the checkpoint state to ${statePath}`, () => writeFile(statePath, JSON.stringify(full, null, 2) + '\n'));
 
     // Crash between these renames: `checkpoint` is missing and `checkpoint.old` is complete.
     if (await isComplete(current)) {
       await removeOld();
-      await step(`moving the previous checkpoint to ${old}: renaming`, current, () => rename(current, old));
+      await step(`renaming the previous checkpoint ${current} to ${old}`, () => rename(current, old));
     } else {
-      await step('removing the incomplete checkpoint', current, () => rm(current, { recursive: true, force: true }));
+      await step(`removing the incomplete checkpoint ${current}`, () => rm(current, { recursive: true, force: true }));
     }
-    await step(`moving the new checkpoint to ${current}: renaming`, tmp, () => rename(tmp, current));
+    await step(`renaming the new checkpoint ${tmp} to ${current}`, () => rename(tmp, current));
     await removeOld();
   });
 }
@@ -236,10 +237,17 @@ export async function readCheckpointState(dir: string): Promise<CheckpointState>
   return state;
 }
 
-/** Restores model weights and optimizer state in place; returns the saved state. */
+/** Restores model weights and optimizer state in place; returns the saved state. Reads and checks every file before changing either. */
 export async function loadCheckpoint(dir: string, model: tfl.LayersModel, optimizer: tf.Optimizer): Promise<CheckpointState> {
   const state = await readCheckpointState(dir);
   const weights = await readWeights(dir, 'weights');
+  let optWeights: NamedTensor[];
+  try {
+    optWeights = await readWeights(dir, 'optimizer');
+  } catch (err) {
+    tf.dispose(weights.map((w) => w.tensor));
+    throw err;
+  }
   const targets = model.weights;
   const problems: string[] = [];
   if (weights.length !== targets.length) problems.push(`${weights.length} tensors saved, the model has ${targets.length}`);
@@ -250,12 +258,11 @@ export async function loadCheckpoint(dir: string, model: tfl.LayersModel, optimi
     }
   });
   if (problems.length > 0) {
-    tf.dispose(weights.map((w) => w.tensor));
+    tf.dispose([...weights, ...optWeights].map((w) => w.tensor));
     throw new Error(`${join(dir, 'weights.bin')} does not fit this model (a different case or options?): ${problems.slice(0, 5).join('; ')}`);
   }
   model.setWeights(weights.map((w) => w.tensor));
   tf.dispose(weights.map((w) => w.tensor));
-  const optWeights = await readWeights(dir, 'optimizer');
   // setWeights turns these into the optimizer's own variables (copies), so ours can go.
   await optimizer.setWeights(optWeights);
   tf.dispose(optWeights.map((w) => w.tensor));
