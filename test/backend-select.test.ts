@@ -8,9 +8,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describeAddonProblem, selectBackend } from '../src/backend/select.js';
 import { loadAddon } from '../src/backend/onednn/addon.js';
 import { packageRoot } from '../src/util/paths.js';
+import { skipWithoutNative } from './native.js';
 
 const hasAddon = loadAddon() !== undefined;
-const noAddon = hasAddon ? false : 'the onednn addon is not built (node native/build.mjs)';
+const noAddon = skipWithoutNative(hasAddon);
 
 /** Runs a snippet in a fresh Node (backend choice and OpenMP threads are per process). */
 function runSnippet(code: string, env: Record<string, string>, root = packageRoot()): { stdout: string; stderr: string; status: number | null } {

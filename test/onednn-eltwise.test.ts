@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
-import { addonLoadError } from '../src/backend/onednn/addon.js';
 import { allocFloat32, pooledBytes } from '../src/backend/onednn/memory.js';
 import { broadcastPlan } from '../src/backend/onednn/kernels/eltwise.js';
+import { skipWithoutNative } from './native.js';
 
 const available = registerOneDnnBackend();
-const skip = available ? false : `the onednn addon is not built (${addonLoadError()?.message.split('\n')[0]}); run node native/build.mjs`;
+const skip = skipWithoutNative(available);
 
 const MAX_REL = 1e-4;
 

@@ -10,6 +10,7 @@ import { launchFrom, parseOverrides, type TrainFlags } from '../src/cli/options.
 import { parseCases, parseOneCase, runCases as runCaseIds } from '../src/experiments/run-cases.js';
 import type { History, RunFile } from '../src/runs/files.js';
 import { packageRoot } from '../src/util/paths.js';
+import { skipWithoutNative } from './native.js';
 
 const root = packageRoot();
 const cifar = join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz');
@@ -105,8 +106,8 @@ describe('resume after SIGKILL', () => {
 });
 
 // Real CIFAR-10 through the CLI needs a fast backend: the pure-JS one would take many minutes.
-const fast = loadAddon() !== undefined && existsSync(cifar);
-describe('selab train on real CIFAR-10 (onednn)', { skip: fast ? false : 'needs the onednn addon and ../shared/datasets/cifar-10-binary.tar.gz' }, () => {
+const noFastRun = skipWithoutNative(loadAddon() !== undefined) || (existsSync(cifar) ? false : `needs ${cifar}`);
+describe('selab train on real CIFAR-10 (onednn)', { skip: noFastRun }, () => {
   it('case 1, 2 epochs on 256 images, then --resume to 3 epochs', () => {
     const out = join(dir, 'real');
     const args = ['train', '--case', '1', '--train-limit', '256', '--test-limit', '128', '--batch-size', '64', '--backend', 'onednn', '--data', cifar, '--no-verify', '--out', out];
@@ -130,5 +131,21 @@ describe('selab train on real CIFAR-10 (onednn)', { skip: fast ? false : 'needs 
     assert.equal(run.environment.backend, 'onednn');
     assert.deepEqual(run.attention, null);
     assert.equal(run.params, 1_927_946);
+  });
+
+  it('any registered model with any attention: resnet20 + ECA, 1 epoch, the usual run files', () => {
+    const out = join(dir, 'model-eca');
+    const r = selab(['train', '--model', 'resnet20', '--attention', 'eca', '--epochs', '1', '--train-limit', '512', '--test-limit', '256',
+      '--backend', 'onednn', '--data', cifar, '--no-verify', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const run = readJson<RunFile>(join(out, 'resnet20-eca', 'run.json'));
+    assert.deepEqual([run.status, run.model, run.case, run.attention, run.config.optimizer, run.config.batchSize], ['completed', 'resnet20', null, { kind: 'eca' }, 'sgd-momentum', 128]);
+    // ResNet-20's 271,098 weights plus ECA's k = 3 per unit (16, 32 and 64 channels all give k = 3) in its 9 units.
+    assert.equal(run.params, 271_098 + 9 * 3);
+    assert.deepEqual(readJson<History>(join(out, 'resnet20-eca', 'history.json')).rows.map((row) => row.epoch), [1]);
+    assert.ok(existsSync(join(out, 'resnet20-eca', 'checkpoint', 'state.json')));
+    const bad = selab(['train', '--model', 'vgg16', '--attention', 'eca', '--out', join(dir, 'never')]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /selab train: model vgg16 has no place for channel attention \(--attention eca\)/);
   });
 });

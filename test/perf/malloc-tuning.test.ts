@@ -1,3 +1,4 @@
+// Machine-dependent: page-fault counts depend on the kernel, glibc and the load (npm run check:perf).
 // Both sides of `selab bench` run with glibc told to keep freed memory (native/src/malloc.cc,
 // torchPeerEnv): a large block freed and allocated again must not be faulted in afresh.
 // Measured as minor page faults per round of allocate 64 MiB, write it, free it: 16,384 (every
@@ -6,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { ADDON_PATH, addonLoadError, loadAddon } from '../src/backend/onednn/addon.js';
-import { PYTHON, torchPeerEnv } from '../src/bench/run.js';
+import { ADDON_PATH, addonLoadError, loadAddon } from '../../src/backend/onednn/addon.js';
+import { PYTHON, torchPeerEnv } from '../../src/bench/run.js';
 
 const PAGES_PER_ROUND = (64 << 20) / 4096;
 
