@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import { formatModelTable, type ModelRow } from '../src/cli/commands/models.js';
+import { seParamCount } from '../src/attention/squeeze-excitation.js';
 
 const run = promisify(execFile);
 
@@ -36,6 +37,24 @@ test('selab models --json lists the seven cases with exact counts and the regist
   assert.deepEqual(cases[5]!.inputShape, [128, 128, 3]);
   assert.equal(cases[0]!.macs, 266_013_184);
   assert.equal(cases[0]!.trainableParams, 1_925_258);
-  const dw = rows.find((r) => r.name === 'mobilenet-se-dw');
-  assert.ok(dw && dw.case === null && dw.se === true);
+  // Then every registered model without attention and, where it takes attention, with SE (r = 16).
+  const registered = rows.filter((r) => r.case === null);
+  const entries = ['plain10', 'vgg16', 'vgg16-bn', 'mobilenet', 'resnet20', 'resnet32', 'resnet56', 'resnet110', 'resnet164', 'wrn16-8'];
+  const withSE = new Set(entries.filter((e) => e !== 'vgg16'));
+  assert.deepEqual(registered.map((r) => r.name), entries.flatMap((e) => (withSE.has(e) ? [e, `${e}-se`] : [e])));
+  for (const r of registered) {
+    assert.equal(r.se, r.name.endsWith('-se'), r.name);
+    assert.equal(r.model, r.name.replace(/-se$/, ''), r.name);
+    assert.equal(r.description?.endsWith(' + SE (r = 16)'), r.se, r.name);
+  }
+  const params = (name: string) => registered.find((r) => r.name === name)!.params;
+  // Without attention the registry builds what the cases build.
+  assert.equal(params('plain10'), 1_927_946);
+  assert.equal(params('vgg16-bn'), 14_736_714);
+  assert.equal(params('mobilenet'), 3_239_114);
+  assert.equal(params('resnet20'), 271_098);
+  // With SE r = 16: one block per conv unit of plain10, one per residual unit of ResNet-20.
+  const se16 = (c: number) => seParamCount(c, 16);
+  assert.equal(params('plain10-se') - params('plain10'), 3 * (se16(64) + se16(128) + se16(256)));
+  assert.equal(params('resnet20-se') - params('resnet20'), 3 * (se16(16) + se16(32) + se16(64)));
 });

@@ -7,7 +7,8 @@ import { plain10 } from '../src/models/plain10.js';
 import { vgg16, VGG16_CONV_NAMES } from '../src/models/vgg16.js';
 import { mobilenetV1 } from '../src/models/mobilenet.js';
 import { macsPerImage, summarize, trainableParams } from '../src/models/summary.js';
-import { getRegisteredModel, registerModel, registeredModels } from '../src/models/all.js';
+import { createModel, getModelEntry, modelEntries, registerModel } from '../src/models/all.js';
+import { se as seAttention } from '../src/attention/index.js';
 import { seParamCount } from '../src/attention/squeeze-excitation.js';
 import { OPTIMIZER_PRESETS, getOptimizerPreset, makeOptimizer } from '../src/engine/optimizers.js';
 
@@ -33,11 +34,14 @@ test('case table: baselines, reference accuracies, training setup', () => {
   assert.deepEqual(CASES.map((c) => c.baselineCase), [undefined, 1, undefined, 3, 3, undefined, 6]);
   assert.deepEqual(CASES.map((c) => c.referenceAccuracy), [89.33, 89.51, 90.34, 91.12, 91.03, 93.45, 92.38]);
   assert.deepEqual(CASES.map((c) => c.upsample), [1, 1, 2, 2, 2, 4, 4]);
+  assert.deepEqual(CASES.map((c) => c.architecture), ['plain10', 'plain10', 'vgg16', 'vgg16-bn', 'vgg16-bn', 'mobilenet', 'mobilenet']);
   assert.deepEqual(CASES.map((c) => c.optimizer), ['adam', 'adam', 'rmsprop', 'rmsprop', 'rmsprop', 'rmsprop', 'rmsprop']);
   for (const c of CASES) {
     assert.equal(c.batchSize, 1024);
     assert.equal(c.epochs, 100);
-    assert.equal(c.seRatio, 8);
+    // The reference's SE: r = 8, sigmoid gate, average squeeze, on the SE cases only.
+    if (c.se) assert.deepEqual(c.attention, { kind: 'se', ratio: 8, squeeze: 'avg', gate: 'sigmoid' });
+    else assert.equal(c.attention, null);
     assert.equal(c.inputShape[0], 32 * c.upsample);
   }
   assert.equal(getCase(5).name, 'vgg16-bn-se');
@@ -135,7 +139,7 @@ test('MACs per image: hand counts for plain10, the published VGG16 and MobileNet
     + conv(16, 128, 3, 64) + 2 * conv(16, 128, 3, 128)
     + conv(8, 256, 3, 128) + 2 * conv(8, 256, 3, 256) + 256 * 10;
   assert.equal(macsPerImage(plain10()), plainMacs);
-  assert.equal(macsPerImage(plain10({ se: true })), plainMacs + 3 * (2 * 64 * 8 + 2 * 128 * 16 + 2 * 256 * 32));
+  assert.equal(macsPerImage(plain10({ attention: seAttention({ ratio: 8 }) })), plainMacs + 3 * (2 * 64 * 8 + 2 * 128 * 16 + 2 * 256 * 32));
   // VGG16 convolutions at 224×224: 15.35 GMACs (the usual published figure).
   assert.equal(macsPerImage(vgg16()), 15_346_630_656);
   // MobileNet v1 paper: 569 M mult-adds at 224 with the 1000-way classifier (1,024,000 of them).
@@ -167,15 +171,18 @@ test('optimizer presets: data, Keras defaults, clear errors', () => {
 });
 
 test('model registry: lists built-in variants, rejects duplicates and unknown names', async () => {
-  const names = registeredModels().map((m) => m.name);
-  assert.ok(names.includes('mobilenet-se-dw'));
-  const m = await getRegisteredModel('mobilenet-se-dw').build();
+  const names = modelEntries().map((m) => m.name);
+  assert.ok(names.includes('mobilenet'));
+  assert.equal(getModelEntry('mobilenet').defaults.depthwiseAttention, false);
+  const m = await createModel('mobilenet', { inputShape: [128, 128, 3], attention: seAttention({ ratio: 8 }), depthwiseAttention: true });
   // Case 7 plus an SE block after every depthwise convolution (C = the block's input channels).
   const dwChannels = [32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024];
   assert.equal(m.countParams(), 4_205_590 + dwChannels.reduce((s, c) => s + seParamCount(c, 8), 0));
-  assert.throws(() => registerModel({ name: 'mobilenet-se-dw', description: '', inputShape: [1, 1, 1], build: () => m }), /already registered/);
-  assert.throws(() => registerModel({ name: 'Bad Name', description: '', inputShape: [1, 1, 1], build: () => m }), /lower-case/);
-  assert.throws(() => getRegisteredModel('nope'), /unknown model "nope": expected one of .*mobilenet-se-dw/);
+  const entry = { description: '', defaults: { inputShape: [1, 1, 1] as [number, number, number], classes: 10, integration: 'standard' as const }, attention: 'none' as const, build: () => m };
+  assert.throws(() => registerModel({ name: 'mobilenet', ...entry }), /already registered/);
+  assert.throws(() => registerModel({ name: 'Bad Name', ...entry }), /lower-case/);
+  assert.throws(() => getModelEntry('nope'), /unknown model "nope": expected one of .*mobilenet/);
+  m.dispose();
 });
 
 test('disposing a case model frees every tensor, rewritten cases included', async () => {

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
 import { addonLoadError } from '../src/backend/onednn/addon.js';
+import { se } from '../src/attention/index.js';
 import { plain10 } from '../src/models/plain10.js';
 import { makeTrainStep, randomBatch } from '../src/bench/step.js';
 
@@ -30,7 +31,7 @@ function rssMb(): number {
 
 test(`tensor count and RSS stay flat over ${STEPS} training steps (plain10+SE, 8×8, batch 4, Adam)`, { skip, timeout: 900_000 }, async () => {
   await tf.setBackend('onednn');
-  const model = plain10({ se: true, inputShape: [8, 8, 3] });
+  const model = plain10({ attention: se(), inputShape: [8, 8, 3] });
   const optimizer = tf.train.adam(1e-3);
   const step = makeTrainStep(model, optimizer);
   const { xs, ys } = randomBatch(4, [8, 8, 3], 10);

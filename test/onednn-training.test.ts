@@ -21,9 +21,10 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
 import { addonLoadError } from '../src/backend/onednn/addon.js';
+import { se } from '../src/attention/index.js';
 import { plain10 } from '../src/models/plain10.js';
 import { mobilenetV1 } from '../src/models/mobilenet.js';
-import { mobilenetWithSE } from '../src/models/presets.js';
+import { mobilenetWithAttention } from '../src/models/presets.js';
 import { withClassificationHead } from '../src/models/head.js';
 import { makeTrainStep } from '../src/bench/step.js';
 import { relativeError } from './relative-error.js';
@@ -134,11 +135,11 @@ function checkStep(build: () => tfl.LayersModel, batch: number): void {
 
 // 16×16 instead of 32×32 keeps the cpu backend's share of the test to seconds; the layers are the same.
 test('plain10+SE (16×16, batch 2): one training step on onednn equals the cpu backend', { skip, timeout: 600_000 }, () => {
-  checkStep(() => plain10({ se: true, inputShape: [16, 16, 3] }), 2);
+  checkStep(() => plain10({ attention: se(), inputShape: [16, 16, 3] }), 2);
 });
 
 test('MobileNet (alpha 0.25, 32×32, batch 4) + SE: one training step on onednn equals the cpu backend', { skip, timeout: 600_000 }, () => {
-  checkStep(() => withClassificationHead(mobilenetWithSE(mobilenetV1({ alpha: 0.25, inputShape: [32, 32, 3] })), 10, 'mobilenet_se_test'), 4);
+  checkStep(() => withClassificationHead(mobilenetWithAttention(mobilenetV1({ alpha: 0.25, inputShape: [32, 32, 3] }), se()), 10, 'mobilenet_se_test'), 4);
 });
 
 /**

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { cifarResNet, preactResNet, resnet20, resnet32, resnet56, resnet110, resnet164, SE_INTEGRATIONS, ZeroPadShortcut, type SEIntegration } from '../src/models/resnet.js';
 import { wideResNet, wrn16_8 } from '../src/models/wrn.js';
+import { se as seAttention } from '../src/attention/index.js';
 import { SqueezeExcitation, seParamCount } from '../src/attention/squeeze-excitation.js';
 
 await tf.setBackend('cpu');
@@ -58,17 +59,18 @@ test('SE adds exactly its blocks: one per unit, on the unit\'s width (SE-ResNet-
   const blocks = [...Array(3).fill(16), ...Array(3).fill(32), ...Array(3).fill(64)] as number[];
   const seParams = blocks.reduce((s, c) => s + seParamCount(c, 16), 0);
   for (const integration of ['standard', 'post', 'identity'] as const) {
-    const m = resnet20({ se: true, integration, seOptions: { ratio: 16 } });
+    const m = resnet20({ attention: seAttention({ ratio: 16 }), integration });
     assert.equal(counts(m).trainable, 269_722 + seParams, integration);
     assert.equal(m.layers.filter((l) => l instanceof SqueezeExcitation).length, 9);
+    assert.equal(m.name, integration === 'standard' ? 'resnet20_se' : `resnet20_se_${integration}`);
     m.dispose();
   }
   // SE-PRE scales the unit's input, which in the first unit of a stage has the previous stage's width.
-  const pre = resnet20({ se: true, integration: 'pre', seOptions: { ratio: 16 } });
+  const pre = resnet20({ attention: seAttention({ ratio: 16 }), integration: 'pre' });
   const preBlocks = [16, 16, 16, 16, 32, 32, 32, 64, 64];
   assert.equal(counts(pre).trainable, 269_722 + preBlocks.reduce((s, c) => s + seParamCount(c, 16), 0));
   pre.dispose();
-  assert.throws(() => resnet20({ se: true, integration: 'inside' as SEIntegration }), /unknown SE integration "inside": expected one of standard, pre, post, identity/);
+  assert.throws(() => resnet20({ attention: seAttention(), integration: 'inside' as SEIntegration }), /unknown SE integration "inside": expected one of standard, pre, post, identity/);
   assert.throws(() => cifarResNet({ depth: 21 }), /depth must be 6n \+ 2/);
 });
 
@@ -79,7 +81,7 @@ test('SE adds exactly its blocks: one per unit, on the unit\'s width (SE-ResNet-
 test('each integration places SE where the SE paper does (post-activation basic units)', () => {
   const unitInput = (integration: SEIntegration): string => (integration === 'post' ? 'conv2_block1_se' : 'conv2_block1_out');
   for (const integration of SE_INTEGRATIONS) {
-    const m = cifarResNet({ depth: 20, se: true, integration, seOptions: { ratio: 4 } });
+    const m = cifarResNet({ depth: 20, attention: seAttention({ ratio: 4 }), integration });
     const x = unitInput(integration);
     const se = inbound(m, 'conv2_block2_se');
     const addIn = inbound(m, 'conv2_block2_add');
@@ -113,8 +115,8 @@ test('each integration places SE where the SE paper does (post-activation basic 
 
 test('each integration places SE where the SE paper does (pre-activation units: ResNet bottleneck and WRN)', () => {
   const builders = {
-    bottleneck: (integration: SEIntegration) => preactResNet({ depth: 11, se: true, integration, seOptions: { ratio: 4 } }),
-    wide: (integration: SEIntegration) => wideResNet({ depth: 10, width: 1, se: true, integration, seOptions: { ratio: 4 } }),
+    bottleneck: (integration: SEIntegration) => preactResNet({ depth: 11, attention: seAttention({ ratio: 4 }), integration }),
+    wide: (integration: SEIntegration) => wideResNet({ depth: 10, width: 1, attention: seAttention({ ratio: 4 }), integration }),
   };
   for (const [kind, build] of Object.entries(builders)) {
     const last = kind === 'bottleneck' ? 'conv3_block1_3_conv' : 'conv3_block1_2_conv';
@@ -150,7 +152,7 @@ test('each integration places SE where the SE paper does (pre-activation units: 
     }
   }
   // In an identity unit of a pre-activation network, SE-PRE scales the unit input before its BN.
-  const w = wideResNet({ depth: 16, width: 1, se: true, integration: 'pre' });
+  const w = wideResNet({ depth: 16, width: 1, attention: seAttention(), integration: 'pre' });
   assert.deepEqual(inbound(w, 'conv2_block2_se'), ['conv2_block1_out']);
   assert.deepEqual(inbound(w, 'conv2_block2_preact_bn'), ['conv2_block2_se']);
   assert.deepEqual(inbound(w, 'conv2_block2_out'), ['conv2_block1_out', 'conv2_block2_2_conv']);
@@ -171,7 +173,7 @@ test('option A shortcut subsamples every other pixel and appends zero channels, 
 });
 
 test('a ResNet with SE and zero-pad shortcuts survives a save/load round trip', async () => {
-  const m = cifarResNet({ depth: 8, se: true, integration: 'identity', inputShape: [8, 8, 3] });
+  const m = cifarResNet({ depth: 8, attention: seAttention(), integration: 'identity', inputShape: [8, 8, 3] });
   let artifacts: tf.io.ModelArtifacts | undefined;
   await m.save(tf.io.withSaveHandler(async (a) => {
     artifacts = a;

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { insertSE, rewriteModel, withActivation } from '../src/models/rewrite.js';
-import { mobilenetWithSE, vgg16WithBatchNorm, vgg16WithBatchNormSE } from '../src/models/presets.js';
+import { insertAttention, rewriteModel, withActivation } from '../src/models/rewrite.js';
+import { mobilenetWithAttention, vgg16WithBatchNorm } from '../src/models/presets.js';
+import { se } from '../src/attention/index.js';
 import { mobilenetV1 } from '../src/models/mobilenet.js';
 import { vgg16, VGG16_CONV_NAMES } from '../src/models/vgg16.js';
 import { SqueezeExcitation, seParamCount } from '../src/attention/squeeze-excitation.js';
@@ -62,7 +63,7 @@ test('MobileNet + SE: blocks right after conv1 and conv_pw_i (before BN), weight
   const snapshot = new Map(base.layers.map((l) => [l.name, l.getWeights().map((w) => w.clone())]));
   // A relu gate with zero expand kernel and bias 1 scales by exactly 1: the SE model must then
   // compute exactly what the base computes.
-  const model = mobilenetWithSE(base, { gate: 'relu' });
+  const model = mobilenetWithAttention(base, se({ gate: 'relu' }));
   const seLayers = model.layers.filter((l) => l instanceof SqueezeExcitation);
   assert.deepEqual(seLayers.map((l) => l.name), ['conv1_se', ...Array.from({ length: 13 }, (_, i) => `conv_pw_${i + 1}_se`)]);
   assert.equal(inboundName(model, 'conv1_se'), 'conv1');
@@ -76,9 +77,9 @@ test('MobileNet + SE: blocks right after conv1 and conv_pw_i (before BN), weight
     const before = snapshot.get(layer.name)!;
     assert.ok(before.every((w, i) => tf.tidy(() => tf.all(tf.equal(w, layer.getWeights()[i]!)).dataSync()[0] === 1)));
   }
-  for (const se of seLayers) {
-    const [k1, b1, k2, b2] = se.getWeights();
-    se.setWeights([k1!, b1!, tf.zerosLike(k2!), tf.onesLike(b2!)]);
+  for (const block of seLayers) {
+    const [k1, b1, k2, b2] = block.getWeights();
+    block.setWeights([k1!, b1!, tf.zerosLike(k2!), tf.onesLike(b2!)]);
   }
   const x = tf.randomUniform([1, 32, 32, 3], -1, 1, 'float32', 9);
   assert.deepEqual(predict(model, x), predict(base, x));
@@ -91,11 +92,11 @@ test('MobileNet + SE: blocks right after conv1 and conv_pw_i (before BN), weight
 
 test('MobileNet + SE after depthwise layers too', () => {
   const base = mobilenetV1({ alpha: 0.25, inputShape: [32, 32, 3] });
-  const model = mobilenetWithSE(base, { depthwise: true });
+  const model = mobilenetWithAttention(base, se(), { depthwise: true });
   assert.equal(model.layers.filter((l) => l instanceof SqueezeExcitation).length, 27);
   assert.equal(inboundName(model, 'conv_dw_3_bn'), 'conv_dw_3_se');
   // The same base can be rewritten again: its layers now have several inbound nodes.
-  assert.equal(mobilenetWithSE(base).layers.filter((l) => l instanceof SqueezeExcitation).length, 14);
+  assert.equal(mobilenetWithAttention(base, se()).layers.filter((l) => l instanceof SqueezeExcitation).length, 14);
 });
 
 test('VGG16 + BN: convs become linear clones holding the same weights; the base is untouched', () => {
@@ -130,7 +131,8 @@ test('VGG16 + BN: convs become linear clones holding the same weights; the base 
 
 test('VGG16 + BN + SE: conv → BN → ReLU → SE after each of the 13 convolutions', () => {
   const base = vgg16({ inputShape: [32, 32, 3] });
-  const model = vgg16WithBatchNormSE(base);
+  const model = vgg16WithBatchNorm(base, se());
+  assert.equal(model.name, `${base.name}_bn_se`);
   assert.deepEqual(model.layers.filter((l) => l instanceof SqueezeExcitation).map((l) => l.name), VGG16_CONV_NAMES.map((n) => `${n}_se`));
   assert.equal(inboundName(model, 'block4_conv2_se'), 'block4_conv2_relu');
   assert.equal(inboundName(model, 'block4_conv3'), 'block4_conv2_se');
@@ -148,9 +150,9 @@ test('multi-input layers (Add, Multiply) are re-wired; insertions feed every con
 
   assert.deepEqual(predict(rewriteModel(base), x), predict(base, x));
 
-  const withSE = rewriteModel(base, { insertAfter: [insertSE('a', { ratio: 2 })] });
-  const se = withSE.getLayer('a_se');
-  const consumers = modelNodes(withSE).filter((n) => n.inboundLayers.includes(se)).map((n) => n.outboundLayer.name);
+  const withSE = rewriteModel(base, { insertAfter: [insertAttention('a', se({ ratio: 2 }))] });
+  const seLayer = withSE.getLayer('a_se');
+  const consumers = modelNodes(withSE).filter((n) => n.inboundLayers.includes(seLayer)).map((n) => n.outboundLayer.name);
   assert.deepEqual(consumers.sort(), ['b', 'prod', 'sum']);
   assert.equal(withSE.countParams(), base.countParams() + seParamCount(4, 2));
   assert.equal(withSE.getLayer('sum'), base.getLayer('sum'));
@@ -171,11 +173,11 @@ test('insertion after the input layer; a rule that matches no layer is an error'
   const input = tfl.input({ shape: [4, 4, 8], name: 'in' });
   const conv = tfl.layers.conv2d({ filters: 2, kernelSize: 1, name: 'c' }).apply(input) as tfl.SymbolicTensor;
   const base = tfl.model({ inputs: input, outputs: conv, name: 'tiny' });
-  const model = rewriteModel(base, { insertAfter: [insertSE('in', { ratio: 4 })] });
+  const model = rewriteModel(base, { insertAfter: [insertAttention('in', se({ ratio: 4 }))] });
   assert.equal(inboundName(model, 'in_se'), 'in');
   assert.equal(inboundName(model, 'c'), 'in_se');
   assert.equal(model.countParams(), base.countParams() + seParamCount(8, 4));
-  assert.throws(() => rewriteModel(base, { insertAfter: [insertSE('block1_conv1')] }),
+  assert.throws(() => rewriteModel(base, { insertAfter: [insertAttention('block1_conv1', se())] }),
     /insertAfter rule "block1_conv1" matched no layer of tiny/);
   assert.throws(() => rewriteModel(base, { replace: [{ match: /^conv_dw/, with: (l) => l }] }),
     /replace rule \/\^conv_dw\/ matched no layer of tiny/);

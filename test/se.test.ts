@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { SqueezeExcitation, reducedChannels, seBlock, seParamCount } from '../src/attention/squeeze-excitation.js';
+import { se } from '../src/attention/index.js';
 import { plain10 } from '../src/models/plain10.js';
 
 await tf.setBackend('cpu');
@@ -108,7 +109,8 @@ test('bad options and inputs give clear errors', () => {
 
 test('save/load round trip of a model with SE blocks: same config, weights and outputs', async () => {
   const seOptions = { ratio: 4, squeeze: 'max', gate: 'hardSigmoid', activation: 'relu6' } as const;
-  const model = plain10({ se: true, seOptions, inputShape: [8, 8, 3] });
+  const model = plain10({ attention: se(seOptions), inputShape: [8, 8, 3] });
+  assert.equal(model.name, 'plain10_se');
   let saved: tf.io.ModelArtifacts | undefined;
   await model.save(tf.io.withSaveHandler(async (artifacts) => {
     saved = artifacts;
@@ -119,13 +121,13 @@ test('save/load round trip of a model with SE blocks: same config, weights and o
   const topology = JSON.parse(JSON.stringify(saved.modelTopology)) as object;
   const loaded = await tfl.loadLayersModel(tf.io.fromMemory({ ...saved, modelTopology: topology }));
 
-  const se = loaded.getLayer('block2_conv3_se');
-  assert.ok(se instanceof SqueezeExcitation);
-  assert.equal(se.ratio, 4);
-  assert.equal(se.squeeze, 'max');
-  assert.equal(se.gate, 'hardSigmoid');
-  assert.equal(se.activation, 'relu6');
-  assert.equal(se.useBias, true);
+  const block = loaded.getLayer('block2_conv3_se');
+  assert.ok(block instanceof SqueezeExcitation);
+  assert.equal(block.ratio, 4);
+  assert.equal(block.squeeze, 'max');
+  assert.equal(block.gate, 'hardSigmoid');
+  assert.equal(block.activation, 'relu6');
+  assert.equal(block.useBias, true);
   assert.equal(loaded.countParams(), model.countParams());
 
   const x = tf.randomUniform([2, 8, 8, 3], 0, 1, 'float32', 7);

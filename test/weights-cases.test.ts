@@ -8,10 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildCaseModel, getCase, type ReferenceCase } from '../src/experiments/cases.js';
+import { buildCaseModel, caseImagenetArch, getCase, type ReferenceCase } from '../src/experiments/cases.js';
 import { mobilenetV1 } from '../src/models/mobilenet.js';
 import { vgg16 } from '../src/models/vgg16.js';
-import { imagenetArchFor, imagenetWeightsFile, resolveWeights } from '../src/models/weights.js';
+import { imagenetWeightsFile, resolveWeights } from '../src/models/weights.js';
 import { fixtureFromModel, writeKerasH5, type FixtureLayer } from './weights-fixtures.js';
 
 let dir: string;
@@ -89,7 +89,7 @@ test('VGG16: cases 3, 4 (+BN) and 5 (+BN+SE) keep every pretrained tensor', asyn
 test('MobileNet: cases 6 and 7 (+SE) keep every pretrained tensor, BN statistics included', async () => {
   const fixture = fixtureFromModel(mobilenetV1({ inputShape: SMALL }));
   assert.equal(fixture.length, 1 + 1 + 13 * 4); // conv1, conv1_bn, then dw, dw_bn, pw, pw_bn per block
-  const file = join(dir, imagenetWeightsFile(imagenetArchFor({ model: 'mobilenet', inputShape: [128, 128, 3] })!).fileName);
+  const file = join(dir, imagenetWeightsFile(caseImagenetArch(getCase(6))!).fileName);
   assert.match(file, /mobilenet_1_0_128_tf_no_top\.h5$/);
   await writeKerasH5(file, fixture);
   for (const id of [6, 7]) {
