@@ -92,6 +92,69 @@ function endOf(e: unknown, rows: readonly HistoryRow[], dir: string): TrainEnd {
   return { status: 'failed', error: `epoch ${last + 1}: ${(e as Error).message}` };
 }
 
+/** run.json at the start: the run's description, configuration, size and provenance. */
+function newRunFile(req: RunRequest, config: TrainContext['config'], model: tfl.LayersModel, resumed: RunFile | null, rows: HistoryRow[]): RunFile {
+  const now = new Date().toISOString();
+  return {
+    version: 1,
+    id: req.id,
+    ...req.describe,
+    config,
+    environment: req.environment,
+    batchNormStatistics: describeBatchNorm(model, config.batchSize, config.microBatch),
+    params: countParams(model),
+    trainableParams: trainableParams(model),
+    macs: macsPerImage(model),
+    versions: versions(req.environment.backend),
+    gitCommit: gitCommit(),
+    startedAt: resumed ? resumed.startedAt : now,
+    endedAt: null,
+    resumes: resumed ? [...(resumed.resumes ?? []), { at: now, fromEpoch: rows.length }] : [],
+    status: 'running',
+    error: null,
+    ...summarizeRows(rows),
+  };
+}
+
+interface EpochInputs {
+  trainData: BatchIterator;
+  testData: BatchIterator;
+  preprocess: PreprocessMode;
+  callbacks: readonly Callback[];
+  signal?: AbortSignal;
+}
+
+/** One epoch of training at its scheduled lr, then validation: the epoch's history row. */
+async function trainAndValidate(epoch: number, ctx: TrainContext, io: EpochInputs): Promise<HistoryRow> {
+  const { model, optimizer, config } = ctx;
+  const t0 = performance.now();
+  const lr = stepLr(config.lr, epoch, config.lrDecayEpochs, config.lrDecayFactor);
+  setLearningRate(optimizer, lr);
+  const trained = await trainEpoch({
+    model,
+    optimizer,
+    batches: asLoopBatches(io.trainData.epoch(epoch), io.preprocess),
+    images: io.trainData.count,
+    batchSize: config.batchSize,
+    weightDecay: config.weightDecay,
+    onStep: (info) => {
+      for (const cb of io.callbacks) cb.onStep?.(info, ctx);
+    },
+    ...(io.signal ? { signal: io.signal } : {}),
+  });
+  const tested = await evaluate(model, asLoopBatches(io.testData.epoch(epoch), io.preprocess));
+  return {
+    epoch,
+    loss: trained.loss,
+    acc: trained.acc,
+    val_loss: tested.loss,
+    val_acc: tested.acc,
+    lr,
+    seconds: (performance.now() - t0) / 1000,
+    imagesPerSecond: trained.images / trained.seconds,
+  };
+}
+
 /**
  * Trains one run to completion (or to its first failure) and returns its final run file. Errors
  * are thrown as RunError after run.json has been marked failed or stopped.
@@ -116,8 +179,6 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
     if (state.rng.seed !== config.seed) throw new Error(`${checkpoint}: saved with seed ${state.rng.seed}, this run has --seed ${config.seed}`);
   }
 
-  const now = new Date().toISOString();
-  const resumed = checkpoint !== null && previous !== null;
   const { trainData, testData } = batchIterators(config, req.train, req.test);
   const ctx: TrainContext = {
     dir,
@@ -129,25 +190,7 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
     testImages: testData.count,
     stepsPerEpoch: Math.ceil(trainData.count / config.batchSize),
     rows,
-    run: {
-      version: 1,
-      id: req.id,
-      ...req.describe,
-      config,
-      environment: req.environment,
-      batchNormStatistics: describeBatchNorm(model, config.batchSize, microBatch),
-      params: countParams(model),
-      trainableParams: trainableParams(model),
-      macs: macsPerImage(model),
-      versions: versions(req.environment.backend),
-      gitCommit: gitCommit(),
-      startedAt: resumed ? previous.startedAt : now,
-      endedAt: null,
-      resumes: resumed ? [...(previous.resumes ?? []), { at: now, fromEpoch: rows.length }] : [],
-      status: 'running',
-      error: null,
-      ...summarizeRows(rows),
-    },
+    run: newRunFile(req, config, model, checkpoint !== null ? previous : null, rows),
   };
   const callbacks: Callback[] = [runFiles, progressLog(req.progress ?? silentProgress, req.describe.name), nanGuard, leakCheck(), ...(req.callbacks ?? [])];
   const preprocess = config.preprocess as PreprocessMode;
@@ -155,33 +198,8 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
   try {
     await callHook(callbacks, 'onTrainBegin', ctx);
     for (let epoch = rows.length + 1; epoch <= config.epochs; epoch++) {
-      const t0 = performance.now();
-      const lr = stepLr(config.lr, epoch, config.lrDecayEpochs, config.lrDecayFactor);
-      setLearningRate(optimizer, lr);
       for (const cb of callbacks) cb.onEpochBegin?.(epoch, ctx);
-      const trained = await trainEpoch({
-        model,
-        optimizer,
-        batches: asLoopBatches(trainData.epoch(epoch), preprocess),
-        images: trainData.count,
-        batchSize: config.batchSize,
-        weightDecay: config.weightDecay,
-        onStep: (info) => {
-          for (const cb of callbacks) cb.onStep?.(info, ctx);
-        },
-        ...(req.signal ? { signal: req.signal } : {}),
-      });
-      const tested = await evaluate(model, asLoopBatches(testData.epoch(epoch), preprocess));
-      const row: HistoryRow = {
-        epoch,
-        loss: trained.loss,
-        acc: trained.acc,
-        val_loss: tested.loss,
-        val_acc: tested.acc,
-        lr,
-        seconds: (performance.now() - t0) / 1000,
-        imagesPerSecond: trained.images / trained.seconds,
-      };
+      const row = await trainAndValidate(epoch, ctx, { trainData, testData, preprocess, callbacks, ...(req.signal ? { signal: req.signal } : {}) });
       ctx.rows = [...ctx.rows, row];
       await callHook(callbacks, 'onEpochEnd', row, ctx);
     }

@@ -81,16 +81,6 @@ export function imagenetWeightsFile(arch: ImagenetArch, baseUrl: string = proces
   return { fileName, url: `${base}mobilenet/${fileName}`, ...(warning ? { warning } : {}) };
 }
 
-/**
- * The ImageNet file for a model described as the reference cases describe theirs (`model`,
- * `inputShape`, optional MobileNet `alpha`, default 1); undefined for models Keras has none for.
- */
-export function imagenetArchFor(c: { model: string; inputShape: readonly number[]; alpha?: number }): ImagenetArch | undefined {
-  if (c.model === 'vgg16') return { kind: 'vgg16' };
-  if (c.model === 'mobilenet') return { kind: 'mobilenet', alpha: c.alpha ?? 1, inputShape: c.inputShape };
-  return undefined;
-}
-
 export function weightsCacheDir(home: string = selabHome()): string {
   return join(home, 'weights');
 }
