@@ -86,26 +86,40 @@ export function recordBytes(format: CifarFormat): number {
   return format.labelBytes + format.height * format.width * format.channels;
 }
 
-function expectedRecords(path: string, format: CifarFormat): number | undefined {
+function expectedRecords(file: string, format: CifarFormat): number | undefined {
   const r = format.recordsPerFile;
-  return typeof r === 'number' || r === undefined ? r : r[basename(path)];
+  return typeof r === 'number' || r === undefined ? r : r[file];
 }
 
-function sizeExpectation(path: string, format: CifarFormat): string {
+function sizeExpectation(file: string, format: CifarFormat): string {
   const rb = recordBytes(format);
-  const n = expectedRecords(path, format);
+  const n = expectedRecords(file, format);
   return n === undefined
     ? `a positive multiple of ${rb} bytes (records of ${format.labelBytes} label + ${rb - format.labelBytes} pixel bytes)`
     : `${n * rb} bytes (${n} records of ${rb} bytes)`;
 }
 
-/** Records held by a data file of `size` bytes, or a DataError naming the file and the expected size. */
-export function recordsInFile(path: string, size: number, format: CifarFormat): number {
+/**
+ * Records held by a data file of `size` bytes, or a DataError naming the file (as `path`) and the
+ * expected size. `file` is the data file's own name, which fixes its record count.
+ */
+export function recordsInFile(path: string, size: number, format: CifarFormat, file = basename(path)): number {
   const rb = recordBytes(format);
-  const n = expectedRecords(path, format);
+  const n = expectedRecords(file, format);
   const ok = n === undefined ? size > 0 && size % rb === 0 : size === n * rb;
-  if (!ok) throw new DataError(`${path}: ${size} bytes, expected ${sizeExpectation(path, format)}; the file is truncated or not ${format.name} binary data`);
+  if (!ok) throw new DataError(`${path}: ${size} bytes, expected ${sizeExpectation(file, format)}; the file is truncated or not ${format.name} binary data`);
   return size / rb;
+}
+
+/** Checks every record's label against numClasses; errors name the file as `path`. */
+function checkLabels(buf: Uint8Array, path: string, format: CifarFormat): void {
+  const rb = recordBytes(format);
+  for (let rec = 0; rec < buf.length; rec += rb) {
+    const label = buf[rec + format.labelIndex]!;
+    if (label >= format.numClasses) {
+      throw new DataError(`${path}: record ${rec / rb} (byte offset ${rec + format.labelIndex}) has label ${label}, expected 0–${format.numClasses - 1}`);
+    }
+  }
 }
 
 /**
@@ -113,6 +127,7 @@ export function recordsInFile(path: string, size: number, format: CifarFormat): 
  * against numClasses, planes interleaved to HWC.
  */
 export function parseRecords(buf: Uint8Array, path: string, format: CifarFormat, split: Split, offset: number): void {
+  checkLabels(buf, path, format);
   const rb = recordBytes(format);
   const plane = format.height * format.width;
   const c = format.channels;
@@ -121,11 +136,7 @@ export function parseRecords(buf: Uint8Array, path: string, format: CifarFormat,
   const { images, labels } = split;
   for (let r = 0; r < count; r++) {
     const rec = r * rb;
-    const label = buf[rec + format.labelIndex]!;
-    if (label >= format.numClasses) {
-      throw new DataError(`${path}: record ${r} (byte offset ${rec + format.labelIndex}) has label ${label}, expected 0–${format.numClasses - 1}`);
-    }
-    labels[offset + r] = label;
+    labels[offset + r] = buf[rec + format.labelIndex]!;
     const src = rec + format.labelBytes;
     const dst = (offset + r) * imageBytes;
     for (let ch = 0; ch < c; ch++) {
@@ -152,7 +163,7 @@ async function fileSize(path: string, format: CifarFormat): Promise<number> {
     return (await stat(path)).size;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new DataError(`missing file ${path}: expected ${format.name} binary data of ${sizeExpectation(path, format)}`);
+      throw new DataError(`missing file ${path}: expected ${format.name} binary data of ${sizeExpectation(basename(path), format)}`);
     }
     throw err;
   }
@@ -185,6 +196,11 @@ export async function readClassNames(dir: string, format: CifarFormat): Promise<
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`missing file ${path}: expected ${format.numClasses} class names, one a line`);
     throw err;
   }
+  return parseClassNames(text, path, format);
+}
+
+/** The class names in `text`; errors name the file as `path`. */
+function parseClassNames(text: string, path: string, format: CifarFormat): string[] {
   const names = text
     .split(/\r?\n/)
     .map((l) => l.trim())
@@ -193,6 +209,20 @@ export async function readClassNames(dir: string, format: CifarFormat): Promise<
     throw new DataError(`${path}: ${names.length} class names, expected ${format.numClasses} (one a line)`);
   }
   return names;
+}
+
+/**
+ * Checks the files of the dataset folder `dir` as loadCifar reads them (every data file's size and
+ * labels, the class names) without keeping them. `name(file)` is how errors name a file: for a
+ * folder that is not where the user's data lives, e.g. an archive's extraction in progress.
+ */
+export async function checkDataFolder(dir: string, format: CifarFormat, name: (file: string) => string): Promise<void> {
+  for (const file of [...format.trainFiles, ...format.testFiles]) {
+    const buf = await readFile(join(dir, file));
+    recordsInFile(name(file), buf.length, format, file);
+    checkLabels(buf, name(file), format);
+  }
+  parseClassNames(await readFile(join(dir, format.classNamesFile), 'utf8'), name(format.classNamesFile), format);
 }
 
 /** Images per class, indexed by label. */

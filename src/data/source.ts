@@ -9,7 +9,7 @@ import * as tar from 'tar';
 import { removeStaleTemps, withAtomicPath } from '../util/atomic.js';
 import { download, DownloadError, type ProgressFn } from '../util/download.js';
 import { selabHome } from '../util/home.js';
-import { DataError, type CifarFormat } from './format.js';
+import { checkDataFolder, DataError, type CifarFormat } from './format.js';
 
 export interface SourceOptions {
   /** Folder, .tar.gz file, or http(s):// / file:// URL. Default: $SELAB_DATA (CIFAR-100: $SELAB_DATA_CIFAR100), else the official URL. */
@@ -56,7 +56,7 @@ export async function resolveSource(format: CifarFormat, options: SourceOptions 
 
   if (URL_RE.test(spec)) {
     const archive = await fetchArchive(spec, format, dataHome, verify, options.onDownloadProgress, log);
-    const r = await extractArchive(archive, format, dataHome, verify, log);
+    const r = await extractArchive(archive, `${spec} (downloaded to ${archive})`, format, dataHome, verify, log);
     return { ...r, spec, kind: 'url' };
   }
 
@@ -68,7 +68,7 @@ export async function resolveSource(format: CifarFormat, options: SourceOptions 
     throw new DataError(`${named}: no such file or folder (expected a folder holding ${format.dirName}/, a .tar.gz archive, or an http(s):// or file:// URL)`);
   }
   if (isDir) return { spec, kind: 'directory', dir: findBinDir(path, format, named), verified: false };
-  const r = await extractArchive(path, format, dataHome, verify, log);
+  const r = await extractArchive(path, path, format, dataHome, verify, log);
   return { ...r, spec, kind: 'archive' };
 }
 
@@ -124,9 +124,11 @@ function checkMd5(archive: string, md5: string, format: CifarFormat): void {
 /**
  * Extracts `archive` into `<dataHome>/extracted/<key>/`, key = hash of (format folder, real path, size, mtime),
  * so an unchanged archive is hashed and unpacked once. `source.json` beside the files records the
- * archive's sums, which later runs check instead of rehashing.
+ * archive's sums, which later runs check instead of rehashing. The files are checked before the
+ * extraction lands in the cache, so a bad archive leaves nothing there; errors name the archive as
+ * `named` (the source the user gave) and the member.
  */
-async function extractArchive(archive: string, format: CifarFormat, dataHome: string, verify: boolean, log: (l: string) => void): Promise<Omit<ResolvedSource, 'spec' | 'kind'>> {
+async function extractArchive(archive: string, named: string, format: CifarFormat, dataHome: string, verify: boolean, log: (l: string) => void): Promise<Omit<ResolvedSource, 'spec' | 'kind'>> {
   const real = await realpath(archive);
   const st = await stat(real);
   const root = join(dataHome, 'extracted');
@@ -140,7 +142,7 @@ async function extractArchive(archive: string, format: CifarFormat, dataHome: st
   if (!record) {
     log(`checking ${real}`);
     const sums = await hashFile(real);
-    if (verify) checkMd5(real, sums.md5, format);
+    if (verify) checkMd5(named, sums.md5, format);
     log(`extracting ${real} into ${target}`);
     await mkdir(root, { recursive: true });
     record = { archive: real, size: st.size, mtimeMs: st.mtimeMs, ...sums };
@@ -150,17 +152,18 @@ async function extractArchive(archive: string, format: CifarFormat, dataHome: st
       try {
         await tar.x({ file: real, cwd: tmp, strict: true, filter: (p) => p.replace(/^\.\//, '').startsWith(`${format.dirName}/`) });
       } catch (err) {
-        throw new DataError(`cannot extract ${real}: ${(err as Error).message} (expected a .tar.gz of ${format.name} holding ${format.dirName}/)`);
+        throw new DataError(`cannot extract ${named}: ${(err as Error).message} (expected a .tar.gz of ${format.name} holding ${format.dirName}/)`);
       }
       for (const f of [...format.trainFiles, ...format.testFiles, format.classNamesFile]) {
         if (!existsSync(join(tmp, format.dirName, f))) {
-          throw new DataError(`${real}: archive has no ${format.dirName}/${f} (expected the ${format.name} binary files under ${format.dirName}/)`);
+          throw new DataError(`${named}: archive has no ${format.dirName}/${f} (expected the ${format.name} binary files under ${format.dirName}/)`);
         }
       }
+      await checkDataFolder(join(tmp, format.dirName), format, (f) => `${named}: member ${format.dirName}/${f}`);
       await writeFile(join(tmp, 'source.json'), JSON.stringify(rec, null, 2) + '\n');
     });
   } else if (verify) {
-    checkMd5(real, record.md5, format);
+    checkMd5(named, record.md5, format);
   }
   return { dir: join(target, format.dirName), archive: real, md5: record.md5, verified: verify };
 }
