@@ -65,6 +65,12 @@ describe('selab train/run: bad input is a clear error, nothing written', () => {
     assert.equal(readFileSync(file, 'utf8'), 'keep me');
   });
 
+  it('a weights file that does not exist: a clear error, and no empty --out left behind', async () => {
+    const outcomes = await runCases({ caseIds: [1], flags: { ...flags(), weights: join(dir, 'missing.h5'), trainLimit: '8', testLimit: '8' } });
+    assert.match(outcomes[0]!.error ?? '', /weights file .*missing\.h5 does not exist \(expected a Keras \.h5 weight file/);
+    assert.equal(existsSync(out()), false);
+  });
+
   it('through the CLI: exit code 1 and the message on stderr', () => {
     const r = selab(['run', '--cases', '1,9', '--epochs', '-1', '--out', out()]);
     assert.equal(r.code, 1);

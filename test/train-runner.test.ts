@@ -33,6 +33,15 @@ after(async () => {
 const comparable = (rows: HistoryRow[]) => rows.map(({ seconds: _s, imagesPerSecond: _i, ...r }) => r);
 
 describe('runTraining', () => {
+  it('--resume of a completed run trains nothing and leaves run.json as it was', async () => {
+    const out = join(dir, 'complete');
+    await runTraining(tinyRequest(out, { epochs: 1 }));
+    const before = await readFile(join(out, 'tiny', 'run.json'), 'utf8');
+    const again = await runTraining(tinyRequest(out, { epochs: 1 }, { resume: true }));
+    assert.deepEqual(again.resumes, []);
+    assert.equal(await readFile(join(out, 'tiny', 'run.json'), 'utf8'), before);
+  });
+
   it('trains 3 epochs: one history row per epoch, training loss falls, run.json completed', async () => {
     const out = join(dir, 'e2e');
     const run = await runTraining(tinyRequest(out));

@@ -83,13 +83,16 @@ function batchIterators(config: TrainContext['config'], train: Split, test: Spli
   };
 }
 
-/** The message run.json and the caller get for an error that ended training. */
-function endOf(e: unknown, rows: readonly HistoryRow[], dir: string): TrainEnd {
-  const last = rows.length;
-  const kept = last > 0 ? `the checkpoint of epoch ${last} is kept in ${join(dir, 'checkpoint')}` : 'no epoch had completed, so there is no checkpoint';
-  if (e instanceof NonFiniteLossError) return { status: 'failed', error: `epoch ${last + 1}: ${e.message}; training stopped, ${kept}. Try a lower --lr, then --resume` };
-  if ((e as Error).name === 'AbortError') return { status: 'stopped', error: `stopped by the user during epoch ${last + 1}; ${kept}. Continue with --resume` };
-  return { status: 'failed', error: `epoch ${last + 1}: ${(e as Error).message}` };
+/**
+ * The message run.json and the caller get for an error that ended training in `epoch`; `saved` is
+ * the last epoch whose checkpoint and run files were written (an epoch whose checkpoint failed is
+ * not one of them).
+ */
+function endOf(e: unknown, epoch: number, saved: number, dir: string): TrainEnd {
+  const kept = saved > 0 ? `the checkpoint of epoch ${saved} is kept in ${join(dir, 'checkpoint')}` : 'no epoch had completed, so there is no checkpoint';
+  if (e instanceof NonFiniteLossError) return { status: 'failed', error: `epoch ${epoch}: ${e.message}; training stopped, ${kept}. Try a lower --lr, then --resume` };
+  if ((e as Error).name === 'AbortError') return { status: 'stopped', error: `stopped by the user during epoch ${epoch}; ${kept}. Continue with --resume` };
+  return { status: 'failed', error: `epoch ${epoch}: ${(e as Error).message}; ${kept}` };
 }
 
 /** run.json at the start: the run's description, configuration, size and provenance. */
@@ -195,9 +198,10 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
   const callbacks: Callback[] = [runFiles, progressLog(req.progress ?? silentProgress, req.describe.name), nanGuard, leakCheck(), ...(req.callbacks ?? [])];
   const preprocess = config.preprocess as PreprocessMode;
 
+  let epoch = rows.length + 1;
   try {
     await callHook(callbacks, 'onTrainBegin', ctx);
-    for (let epoch = rows.length + 1; epoch <= config.epochs; epoch++) {
+    for (; epoch <= config.epochs; epoch++) {
       for (const cb of callbacks) cb.onEpochBegin?.(epoch, ctx);
       const row = await trainAndValidate(epoch, ctx, { trainData, testData, preprocess, callbacks, ...(req.signal ? { signal: req.signal } : {}) });
       ctx.rows = [...ctx.rows, row];
@@ -206,7 +210,7 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
     await callHook(callbacks, 'onTrainEnd', { status: 'completed', error: null }, ctx);
     return ctx.run;
   } catch (e) {
-    const end = endOf(e, ctx.rows, dir);
+    const end = endOf(e, Math.min(epoch, config.epochs), ctx.run.epochsCompleted, dir);
     await callHook(callbacks, 'onTrainEnd', end, ctx).catch(() => undefined);
     throw new RunError(end.error!, ctx.run);
   } finally {

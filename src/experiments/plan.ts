@@ -2,10 +2,12 @@
 // into which folder), the checks made before anything is written, the environment (backend and
 // data), and running the plans one after the other.
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { mkdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, rmdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { selectBackend, type BackendName } from '../backend/select.js';
 import { loadCifar10, type Dataset } from '../data/cifar.js';
+import type { Callback } from '../engine/callbacks.js';
 import { makeProgress, type ProgressSink } from '../engine/progress.js';
 import { nativeThreads } from '../engine/run-metadata.js';
 import { RunError, runTraining } from '../engine/runner.js';
@@ -42,6 +44,8 @@ export interface Launch {
   env: EnvironmentOptions;
   progress?: ProgressSink;
   signal?: AbortSignal;
+  /** Called after the runner's own callbacks (e.g. a queue worker's progress reports). */
+  callbacks?: readonly Callback[];
 }
 
 export interface RunOutcome {
@@ -50,12 +54,30 @@ export interface RunOutcome {
   error: string | null;
 }
 
-/** Fails before any write when --out is a file or cannot be created. */
-export async function probeOut(out: string): Promise<void> {
+/** The nearest folder above `path` that exists. */
+async function existingAncestor(path: string): Promise<string> {
+  let dir = resolve(path);
+  for (;;) {
+    try {
+      await stat(dir);
+      return dir;
+    } catch {
+      const up = dirname(dir);
+      if (up === dir) return dir;
+      dir = up;
+    }
+  }
+}
+
+/**
+ * Fails before any write when --out is a file or cannot be created; returns whether it created
+ * the folder (so that a command that then fails before writing a run can take it away again).
+ */
+export async function probeOut(out: string): Promise<boolean> {
   try {
     const s = await stat(out);
     if (!s.isDirectory()) throw new Error(`--out ${out}: exists and is not a folder`);
-    return;
+    return false;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       if ((e as Error).message.startsWith('--out')) throw e;
@@ -64,11 +86,23 @@ export async function probeOut(out: string): Promise<void> {
   }
   try {
     await mkdir(out, { recursive: true });
+    return true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EROFS' ? 'the file system is read-only' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? (e as Error).message);
+    const ancestor = await existingAncestor(out);
+    // mkdir -p may report ENOENT on a read-only mount; asking the folder itself tells why.
+    const denied = await access(ancestor, constants.W_OK).then(() => null, (err: NodeJS.ErrnoException) => err.code ?? 'EACCES');
+    const why =
+      code === 'EROFS' || denied === 'EROFS' ? `${ancestor} is on a read-only file system`
+        : denied !== null || code === 'EACCES' || code === 'EPERM' ? `${ancestor} is not writable`
+          : (code ?? (e as Error).message);
     throw new Error(`--out ${out}: cannot create the folder (${why})`, { cause: e });
   }
+}
+
+/** Removes `out` if it is an empty folder this command created. */
+async function removeIfEmpty(out: string): Promise<void> {
+  if ((await readdir(out).catch(() => ['?'])).length === 0) await rmdir(out).catch(() => undefined);
 }
 
 /** Selects the backend and loads CIFAR-10. */
@@ -98,6 +132,7 @@ export function trainPlanned(plan: PlannedRun, launch: Launch, environment: Envi
     label: plan.label,
     ...(launch.progress ? { progress: launch.progress } : {}),
     ...(launch.signal ? { signal: launch.signal } : {}),
+    ...(launch.callbacks ? { callbacks: launch.callbacks } : {}),
   });
 }
 
@@ -106,19 +141,24 @@ export function trainPlanned(plan: PlannedRun, launch: Launch, environment: Envi
  * next one still runs; a stop request ends them all.
  */
 export async function executeRuns(plans: readonly PlannedRun[], launch: Launch): Promise<RunOutcome[]> {
-  await probeOut(launch.out);
+  const created = await probeOut(launch.out);
   const progress = launch.progress ?? makeProgress();
-  const { environment, dataset } = await openEnvironment(launch.env);
   const outcomes: RunOutcome[] = [];
-  for (const plan of plans) {
-    try {
-      outcomes.push({ id: plan.id, run: await trainPlanned(plan, { ...launch, progress }, environment, dataset), error: null });
-    } catch (e) {
-      const message = (e as Error).message;
-      progress.log(`${plan.label}: ${message}`);
-      outcomes.push({ id: plan.id, run: e instanceof RunError ? e.run : null, error: message });
-      if (launch.signal?.aborted) break;
+  try {
+    const { environment, dataset } = await openEnvironment(launch.env);
+    for (const plan of plans) {
+      try {
+        outcomes.push({ id: plan.id, run: await trainPlanned(plan, { ...launch, progress }, environment, dataset), error: null });
+      } catch (e) {
+        const message = (e as Error).message;
+        progress.log(`${plan.label}: ${message}`);
+        outcomes.push({ id: plan.id, run: e instanceof RunError ? e.run : null, error: message });
+        if (launch.signal?.aborted) break;
+      }
     }
+  } finally {
+    // A run that failed before writing anything (a bad weights file, say) leaves no empty --out.
+    if (created) await removeIfEmpty(launch.out);
   }
   return outcomes;
 }

@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { AttentionSpec } from '../attention/index.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic.js';
 import type { Environment, TrainConfig } from './config.js';
 
 export const HISTORY_FILE = 'history.json';
@@ -83,6 +83,11 @@ export async function writeHistory(dir: string, rows: readonly HistoryRow[]): Pr
 
 export async function writeRunFile(dir: string, run: RunFile): Promise<void> {
   await writeFileAtomic(join(dir, RUN_FILE), JSON.stringify(run, null, 2) + '\n');
+}
+
+/** For a process about to exit, where nothing asynchronous runs any more. */
+export function writeRunFileSync(dir: string, run: RunFile): void {
+  writeFileAtomicSync(join(dir, RUN_FILE), JSON.stringify(run, null, 2) + '\n');
 }
 
 export async function readJson<T>(file: string): Promise<T> {

@@ -1,14 +1,21 @@
 import type { Command } from 'commander';
+import { markRunsStopped } from '../../engine/callbacks/run-files.js';
 import type { RunOutcome } from '../../experiments/plan.js';
 import { parseOneCase, runCases } from '../../experiments/run-cases.js';
 import { runModel } from '../../experiments/model-run.js';
 import { addAttentionOptions, addTrainOptions, launchFrom, parseAttention, parseOverrides, type AttentionFlags, type TrainFlags } from '../options.js';
 
-/** Ctrl-C stops after the current step, keeping the last checkpoint; a second Ctrl-C quits at once. */
+/**
+ * Ctrl-C stops after the current step, keeping the last checkpoint; a second Ctrl-C quits at once,
+ * marking the runs in progress stopped.
+ */
 export function stopOnInterrupt(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const handler = (): void => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) {
+      markRunsStopped('quit by the user (a second Ctrl-C)');
+      process.exit(130);
+    }
     process.stderr.write('\nselab: stopping after the current step (Ctrl-C again to quit now)\n');
     controller.abort();
   };
