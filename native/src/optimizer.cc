@@ -93,7 +93,68 @@ Napi::Value MomentumUpdate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// adamTf1Update(value, m, v, gradient, newValue, newM, newV, alpha, oneMinusBeta1, oneMinusBeta2,
+// epsilon): TensorFlow 1's ApplyAdam (tensorflow/core/kernels/training_ops.cc,
+// ApplyAdamNonCuda; the XLA lowering the TPU ran, tf2xla/kernels/training_ops.cc, is the same
+// expression): m += (g − m)·(1 − β1); v += (g² − v)·(1 − β2); var −= (m·alpha) / (√v + ε), with
+// alpha = lr·√(1 − β2^t) / (1 − β1^t) computed once per step by the caller.
+Napi::Value AdamTf1Update(const Napi::CallbackInfo& info) {
+  const F32 value = ArgF32(info, 0);
+  const float* m = ArgF32(info, 1).data;
+  const float* v = ArgF32(info, 2).data;
+  const float* g = ArgF32(info, 3).data;
+  float* newValue = ArgF32(info, 4).data;
+  float* newM = ArgF32(info, 5).data;
+  float* newV = ArgF32(info, 6).data;
+  const float alpha = static_cast<float>(ArgNum(info, 7));
+  const float oneMinusBeta1 = static_cast<float>(ArgNum(info, 8));
+  const float oneMinusBeta2 = static_cast<float>(ArgNum(info, 9));
+  const float epsilon = static_cast<float>(ArgNum(info, 10));
+  const int64_t n = static_cast<int64_t>(value.size);
+#pragma omp parallel for simd num_threads(ThreadsFor(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float mi = m[i] + (gi - m[i]) * oneMinusBeta1;
+    const float vi = v[i] + (gi * gi - v[i]) * oneMinusBeta2;
+    newM[i] = mi;
+    newV[i] = vi;
+    newValue[i] = value.data[i] - (mi * alpha) / (std::sqrt(vi) + epsilon);
+  }
+  return info.Env().Undefined();
+}
+
+// rmsPropTf1Update(value, ms, mom, gradient, newValue, newMs, newMom, lr, oneMinusDecay, momentum,
+// epsilon): TensorFlow 1's ApplyRMSProp (tensorflow/core/kernels/training_ops.cc):
+// ms += (g² − ms)·(1 − ρ); mom = mom·momentum + (g·lr) / √(ms + ε); var −= mom. (TF1 starts ms
+// at one; that is the caller's slot, not this kernel's business.)
+Napi::Value RmsPropTf1Update(const Napi::CallbackInfo& info) {
+  const F32 value = ArgF32(info, 0);
+  const float* ms = ArgF32(info, 1).data;
+  const float* mom = ArgF32(info, 2).data;
+  const float* g = ArgF32(info, 3).data;
+  float* newValue = ArgF32(info, 4).data;
+  float* newMs = ArgF32(info, 5).data;
+  float* newMom = ArgF32(info, 6).data;
+  const float lr = static_cast<float>(ArgNum(info, 7));
+  const float oneMinusDecay = static_cast<float>(ArgNum(info, 8));
+  const float momentum = static_cast<float>(ArgNum(info, 9));
+  const float epsilon = static_cast<float>(ArgNum(info, 10));
+  const int64_t n = static_cast<int64_t>(value.size);
+#pragma omp parallel for simd num_threads(ThreadsFor(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i];
+    const float si = ms[i] + (gi * gi - ms[i]) * oneMinusDecay;
+    const float mi = mom[i] * momentum + (gi * lr) / std::sqrt(si + epsilon);
+    newMs[i] = si;
+    newMom[i] = mi;
+    newValue[i] = value.data[i] - mi;
+  }
+  return info.Env().Undefined();
+}
+
 SELAB_EXPORT("adamUpdate", AdamUpdate);
+SELAB_EXPORT("adamTf1Update", AdamTf1Update);
+SELAB_EXPORT("rmsPropTf1Update", RmsPropTf1Update);
 SELAB_EXPORT("momentumUpdate", MomentumUpdate);
 SELAB_EXPORT("rmsPropUpdate", RmsPropUpdate);
 

@@ -1,10 +1,13 @@
-// Optimizer presets of the reference experiment, as data, and their tfjs optimizers with the
-// Keras defaults the reference ran with (tfjs' own defaults differ: Adam and RMSProp epsilon 1e-8).
+// Optimizer presets of the reference experiment, as data, and their tfjs optimizers: `adam` and
+// `rmsprop` with today's Keras defaults (ε 1e-7; tfjs' own defaults differ), `adam-tf1` and
+// `rmsprop-tf1` as the reference actually ran them (TensorFlow 1's tf.train optimizers, see
+// tf1-optimizers.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { FusedAdamOptimizer, FusedMomentumOptimizer, FusedRmsPropOptimizer } from './fused-optimizers.js';
+import { Tf1AdamOptimizer, Tf1RmsPropOptimizer } from './tf1-optimizers.js';
 
-export type OptimizerName = 'adam' | 'rmsprop' | 'sgd-momentum';
-export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'rmsprop', 'sgd-momentum'];
+export type OptimizerName = 'adam' | 'rmsprop' | 'sgd-momentum' | 'adam-tf1' | 'rmsprop-tf1';
+export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['adam', 'rmsprop', 'sgd-momentum', 'adam-tf1', 'rmsprop-tf1'];
 
 export interface OptimizerPreset {
   name: OptimizerName;
@@ -18,6 +21,10 @@ export const OPTIMIZER_PRESETS = {
   rmsprop: { name: 'rmsprop', lr: 1e-5 },
   'rmsprop-1e-4': { name: 'rmsprop', lr: 1e-4 },
   'sgd-momentum': { name: 'sgd-momentum', lr: 1e-3, momentum: 0.9 },
+  /** tf.train.AdamOptimizer(): the reference's from-scratch optimizer. */
+  'adam-tf1': { name: 'adam-tf1', lr: 1e-3 },
+  /** tf.train.RMSPropOptimizer(1e-5): the reference's transfer optimizer. */
+  'rmsprop-tf1': { name: 'rmsprop-tf1', lr: 1e-5 },
 } as const satisfies Record<string, OptimizerPreset>;
 
 export type OptimizerPresetId = keyof typeof OPTIMIZER_PRESETS;
@@ -44,6 +51,10 @@ export function makeOptimizer(preset: OptimizerPreset | string): tf.Optimizer {
       return new FusedAdamOptimizer(p.lr, 0.9, 0.999, KERAS_EPSILON);
     case 'rmsprop':
       return new FusedRmsPropOptimizer(p.lr, 0.9, 0, KERAS_EPSILON, false);
+    case 'adam-tf1':
+      return new Tf1AdamOptimizer(p.lr, 0.9, 0.999, 1e-8);
+    case 'rmsprop-tf1':
+      return new Tf1RmsPropOptimizer(p.lr, 0.9, 0, 1e-10);
     case 'sgd-momentum': {
       const momentum = p.momentum ?? 0.9;
       if (!(momentum >= 0 && momentum < 1)) throw new Error(`optimizer sgd-momentum: momentum must be in [0, 1), got ${momentum}`);

@@ -11,6 +11,14 @@ export const BATCH_NORM_TRAIN_GRAD = 'SelabBatchNormTrainGrad';
 export const ADAM_UPDATE = 'SelabAdamUpdate';
 export const RMSPROP_UPDATE = 'SelabRmsPropUpdate';
 export const MOMENTUM_UPDATE = 'SelabMomentumUpdate';
+/**
+ * TensorFlow 1's Adam and RMSProp (`adam-tf1`, `rmsprop-tf1`): kernels of their own rather than
+ * attributes on the two above, because TF1 orders the float32 arithmetic differently (the moments
+ * move by (g − m)·(1 − β) where tfjs-core takes β·m + (1 − β)·g, and Adam folds both bias
+ * corrections into one step size), so the results differ in the last bits, not only in ε.
+ */
+export const ADAM_TF1_UPDATE = 'SelabAdamTf1Update';
+export const RMSPROP_TF1_UPDATE = 'SelabRmsPropTf1Update';
 
 /** Inputs value, acc (accumulation), gradient; outputs the new value and acc. */
 export interface MomentumUpdateAttrs {
@@ -33,6 +41,33 @@ export interface AdamUpdateAttrs {
 export interface RmsPropUpdateAttrs {
   lr: number;
   decay: number;
+  momentum: number;
+  epsilon: number;
+}
+
+/**
+ * Inputs value, m, v, gradient; outputs the new value, m and v, as TF1's ApplyAdam computes them in
+ * float32: m += (g − m)·oneMinusBeta1; v += (g² − v)·oneMinusBeta2; value −= (m·alpha) / (√v + ε).
+ * The caller computes the float32 scalars the way TF1 does (see src/engine/tf1-optimizers.ts).
+ */
+export interface AdamTf1UpdateAttrs {
+  /** lr·√(1 − β2^t) / (1 − β1^t), in float32. */
+  alpha: number;
+  /** 1 − β1 and 1 − β2 with β rounded to float32 first, as TF1 subtracts float32 tensors. */
+  oneMinusBeta1: number;
+  oneMinusBeta2: number;
+  epsilon: number;
+}
+
+/**
+ * Inputs value, ms (mean square), mom (momentum), gradient; outputs the new value, ms and mom, as
+ * TF1's ApplyRMSProp computes them in float32: ms += (g² − ms)·oneMinusDecay;
+ * mom = mom·momentum + (g·lr) / √(ms + ε); value −= mom.
+ */
+export interface RmsPropTf1UpdateAttrs {
+  lr: number;
+  /** 1 − decay with decay rounded to float32 first. */
+  oneMinusDecay: number;
   momentum: number;
   epsilon: number;
 }

@@ -1,7 +1,10 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { allocFloat32 } from '../memory.js';
-import { ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropUpdateAttrs } from '../../../ops/kernel-names.js';
+import {
+  ADAM_TF1_UPDATE, ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_TF1_UPDATE, RMSPROP_UPDATE,
+  type AdamTf1UpdateAttrs, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropTf1UpdateAttrs, type RmsPropUpdateAttrs,
+} from '../../../ops/kernel-names.js';
 import { addon, f32, kernel } from './native-args.js';
 
 declare module '../addon.js' {
@@ -17,6 +20,16 @@ declare module '../addon.js' {
       lr: number, decay: number, momentum: number, epsilon: number,
     ): void;
     momentumUpdate(value: Float32Array, acc: Float32Array, gradient: Float32Array, newValue: Float32Array, newAcc: Float32Array, lr: number, momentum: number): void;
+    adamTf1Update(
+      value: Float32Array, m: Float32Array, v: Float32Array, gradient: Float32Array,
+      newValue: Float32Array, newM: Float32Array, newV: Float32Array,
+      alpha: number, oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number,
+    ): void;
+    rmsPropTf1Update(
+      value: Float32Array, ms: Float32Array, mom: Float32Array, gradient: Float32Array,
+      newValue: Float32Array, newMs: Float32Array, newMom: Float32Array,
+      lr: number, oneMinusDecay: number, momentum: number, epsilon: number,
+    ): void;
   }
 }
 
@@ -53,6 +66,22 @@ export const optimizerKernels: KernelConfig[] = [
     const a = args.attrs as unknown as MomentumUpdateAttrs;
     const { ins, outs } = updateArrays(MOMENTUM_UPDATE, backend, [value, acc, gradient]);
     addon().momentumUpdate(ins[0]!, ins[1]!, ins[2]!, outs[0]!, outs[1]!, a.lr, a.momentum);
+    return outs.map((o) => backend.makeTensorInfo(value.shape, 'float32', o));
+  }),
+  kernel(ADAM_TF1_UPDATE, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { value, m, v, gradient } = args.inputs as Record<'value' | 'm' | 'v' | 'gradient', TensorInfo>;
+    const a = args.attrs as unknown as AdamTf1UpdateAttrs;
+    const { ins, outs } = updateArrays(ADAM_TF1_UPDATE, backend, [value, m, v, gradient]);
+    addon().adamTf1Update(ins[0]!, ins[1]!, ins[2]!, ins[3]!, outs[0]!, outs[1]!, outs[2]!, a.alpha, a.oneMinusBeta1, a.oneMinusBeta2, a.epsilon);
+    return outs.map((o) => backend.makeTensorInfo(value.shape, 'float32', o));
+  }),
+  kernel(RMSPROP_TF1_UPDATE, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { value, ms, mom, gradient } = args.inputs as Record<'value' | 'ms' | 'mom' | 'gradient', TensorInfo>;
+    const a = args.attrs as unknown as RmsPropTf1UpdateAttrs;
+    const { ins, outs } = updateArrays(RMSPROP_TF1_UPDATE, backend, [value, ms, mom, gradient]);
+    addon().rmsPropTf1Update(ins[0]!, ins[1]!, ins[2]!, ins[3]!, outs[0]!, outs[1]!, outs[2]!, a.lr, a.oneMinusDecay, a.momentum, a.epsilon);
     return outs.map((o) => backend.makeTensorInfo(value.shape, 'float32', o));
   }),
 ];
