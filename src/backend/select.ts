@@ -5,8 +5,10 @@ import { dirname, sep } from 'node:path';
 import { ADDON_PATH, addonLoadError, loadAddon } from './onednn/addon.js';
 import { ONEDNN_BACKEND, registerOneDnnBackend } from './onednn/backend.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
+import { describeAdapter, mayHaveHardwareVulkan, probeWebGpu } from './webgpu/dawn.js';
+import { setWebGpuBackend } from './webgpu/backend.js';
 
-export const BACKEND_NAMES = ['auto', 'onednn', 'wasm', 'cpu', 'tensorflow'] as const;
+export const BACKEND_NAMES = ['auto', 'webgpu', 'onednn', 'wasm', 'cpu', 'tensorflow'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 const REBUILD = '`node native/build.mjs` (or `npm rebuild selab`)';
@@ -95,6 +97,29 @@ export function wasmBinaryFolder(): string {
   return dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm')) + sep;
 }
 
+/**
+ * `auto` takes webgpu only on a hardware GPU: a software adapter (SwiftShader, lavapipe) or a
+ * fallback one trains far slower than onednn. Where no hardware Vulkan driver is installed it
+ * does not even load Dawn (which would print warnings of its own); where one is but webgpu cannot
+ * use it, it says why in one line.
+ */
+async function tryWebGpuAuto(): Promise<boolean> {
+  if (!mayHaveHardwareVulkan()) return false;
+  const probe = await probeWebGpu();
+  if (!probe.ok) {
+    console.warn(`selab: a Vulkan driver is installed but the webgpu backend cannot use it: ${probe.reason}; using a CPU backend.`);
+    return false;
+  }
+  if (probe.adapter.software) return false;
+  try {
+    await setWebGpuBackend();
+    return true;
+  } catch (e) {
+    console.warn(`selab: the webgpu backend failed on ${describeAdapter(probe.adapter)}: ${(e as Error).message.split('\n')[0]}; using a CPU backend.`);
+    return false;
+  }
+}
+
 async function tryWasm(): Promise<boolean> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   wasm.setWasmPaths(wasmBinaryFolder());
@@ -104,14 +129,22 @@ async function tryWasm(): Promise<boolean> {
 
 /**
  * Makes `name` the active tfjs backend and returns the backend actually set. `auto` takes
- * the first that works of tensorflow (tfjs-node, when installed), onednn, wasm, cpu; an
- * explicit name that cannot be set is an error.
+ * the first that works of tensorflow (tfjs-node, when installed), webgpu (on a hardware GPU),
+ * onednn, wasm, cpu; an explicit name that cannot be set is an error. `webgpu` on a software
+ * adapter (SwiftShader in the tests) is allowed when asked for by name.
  */
 export async function selectBackend(name: BackendName = 'auto'): Promise<string> {
   switch (name) {
     case 'tensorflow':
       if (!(await tryTensorflow())) {
         throw new Error('selab: --backend tensorflow needs @tensorflow/tfjs-node, which is not installed or failed to load');
+      }
+      break;
+    case 'webgpu':
+      try {
+        await setWebGpuBackend();
+      } catch (e) {
+        throw new Error(`selab: --backend webgpu: ${(e as Error).message}`, { cause: e });
       }
       break;
     case 'onednn':
@@ -124,7 +157,7 @@ export async function selectBackend(name: BackendName = 'auto'): Promise<string>
       await tf.setBackend('cpu');
       break;
     case 'auto':
-      if (!(await tryTensorflow()) && !(await tryOneDnn(false)) && !(await tryWasm().catch(() => false))) {
+      if (!(await tryTensorflow()) && !(await tryWebGpuAuto()) && !(await tryOneDnn(false)) && !(await tryWasm().catch(() => false))) {
         await tf.setBackend('cpu');
       }
       break;
