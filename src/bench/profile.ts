@@ -56,6 +56,30 @@ export function profileKernels(backendName: string, fn: () => void): KernelProfi
   return { totalMs, kernelMs: kernels.reduce((s, k) => s + k.ms, 0), kernels };
 }
 
+/**
+ * Per-kernel device time of an asynchronous step on a GPU backend, from tf.profile. On webgpu a
+ * profiled kernel runs in its own compute pass between two timestamp queries (where the adapter
+ * offers them), so its time is what the GPU spent on it, not the time to record it; the step as a
+ * whole runs slower than unprofiled, one submission per kernel.
+ */
+export async function profileDeviceKernels(fn: () => Promise<unknown>): Promise<KernelProfile> {
+  const t0 = performance.now();
+  const info = await tf.profile(async () => {
+    await fn();
+    return [];
+  });
+  const totalMs = performance.now() - t0;
+  const stats = new Map<string, KernelTime>();
+  for (const k of info.kernels) {
+    const s = stats.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
+    s.calls++;
+    s.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    stats.set(k.name, s);
+  }
+  const kernels = [...stats.values()].sort((a, b) => b.ms - a.ms);
+  return { totalMs, kernelMs: kernels.reduce((s, k) => s + k.ms, 0), kernels };
+}
+
 /** A plain-text table: kernel, calls, ms, share of the whole step. */
 export function formatProfile(p: KernelProfile, minShare = 0.005): string {
   const lines = [`step ${p.totalMs.toFixed(1)} ms, in kernels ${p.kernelMs.toFixed(1)} ms (${((100 * p.kernelMs) / p.totalMs).toFixed(1)}%)`];

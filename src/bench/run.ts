@@ -9,8 +9,10 @@ import { selectBackend, type BackendName } from '../backend/select.js';
 import { buildCaseModel } from '../experiments/cases.js';
 import { macsPerImage } from '../models/summary.js';
 import { packageRoot } from '../util/paths.js';
-import { formatProfile, profileKernels } from './profile.js';
-import { inferStep, makeTrainStep, randomBatch, timeMedian } from './step.js';
+import { webgpuAdapter } from '../backend/webgpu/backend.js';
+import { describeAdapter } from '../backend/webgpu/dawn.js';
+import { formatProfile, profileDeviceKernels, profileKernels } from './profile.js';
+import { inferStepAsync, makeAsyncTrainStep, randomBatch, timeMedianAsync } from './step.js';
 import { makeOptimizer } from '../engine/optimizers.js';
 
 export interface BenchModel {
@@ -29,7 +31,7 @@ export const BENCH_MODELS: readonly BenchModel[] = [
   { name: 'mobilenet-se', caseId: 7, batch: 32 },
 ];
 
-export const BENCH_BACKENDS = ['onednn', 'wasm', 'cpu', 'tensorflow'] as const;
+export const BENCH_BACKENDS = ['webgpu', 'onednn', 'wasm', 'cpu', 'tensorflow'] as const;
 export type BenchBackend = (typeof BENCH_BACKENDS)[number];
 /** cpu (pure JS) needs minutes per step; it runs only when asked for. */
 export const DEFAULT_BACKENDS: readonly BenchBackend[] = ['onednn', 'wasm'];
@@ -63,6 +65,8 @@ export interface BenchOptions {
 
 export interface BenchResult {
   threads: number;
+  /** The GPU the webgpu rows ran on, e.g. "NVIDIA H200 (nvidia hopper)". */
+  adapter?: string;
   rows: BenchRow[];
   /** Why backends or the PyTorch peer were skipped. */
   skipped: string[];
@@ -99,12 +103,20 @@ async function benchOnBackend(backend: string, spec: BenchModel, batch: number, 
   try {
     for (const phase of opts.phases) {
       let seconds: number;
+      // Every step ends with reading its result back (asynchronously: a GPU backend has no
+      // synchronous read), so a step's time includes all of its device work.
       if (phase === 'train') {
-        const step = makeTrainStep(model, optimizer);
-        seconds = timeMedian(() => step(xs, ys), opts.warmup, opts.steps);
-        if (opts.profile) opts.log(`profile of one training step, ${spec.name} on ${backend}, batch ${batch}:\n${formatProfile(profileKernels(backend, () => step(xs, ys)))}`);
+        const step = makeAsyncTrainStep(model, optimizer);
+        seconds = await timeMedianAsync(() => step(xs, ys), opts.warmup, opts.steps);
+        if (opts.profile) {
+          // On a GPU the kernels run after they are recorded: their device time comes from tf.profile.
+          let pending: Promise<number> | undefined;
+          const profile = backend === 'webgpu' ? await profileDeviceKernels(() => step(xs, ys)) : profileKernels(backend, () => void (pending = step(xs, ys)));
+          await pending;
+          opts.log(`profile of one training step, ${spec.name} on ${backend}, batch ${batch}:\n${formatProfile(profile)}`);
+        }
       } else {
-        seconds = timeMedian(() => inferStep(model, xs), opts.warmup, opts.steps);
+        seconds = await timeMedianAsync(() => inferStepAsync(model, xs), opts.warmup, opts.steps);
       }
       const imagesPerSecond = batch / seconds;
       const row: BenchRow = { model: spec.name, backend, phase, batch, imagesPerSecond, gflops: (flopsPerImage(macs, phase) * imagesPerSecond) / 1e9 };
@@ -183,6 +195,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const rows: BenchRow[] = [];
   const skipped: string[] = [];
   const macsByModel = new Map<string, number>();
+  let adapter: string | undefined;
   for (const backend of opts.backends) {
     try {
       await selectBackend(backend as BackendName);
@@ -190,6 +203,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       skipped.push(`${backend}: ${(e as Error).message}`);
       opts.log(`skipping ${backend}: ${(e as Error).message}`);
       continue;
+    }
+    const gpu = backend === 'webgpu' ? webgpuAdapter() : undefined;
+    if (gpu) {
+      adapter = describeAdapter(gpu);
+      opts.log(`webgpu on ${adapter}`);
     }
     for (const spec of specs) {
       const batch = Math.min(opts.batch ?? spec.batch, backend === 'wasm' ? WASM_MAX_BATCH : Infinity);
@@ -206,7 +224,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     }
     runTorch(specs.map((spec) => ({ spec, batch: opts.batch ?? spec.batch, macs: macsByModel.get(spec.name)! })), opts, threads, rows, skipped);
   }
-  return { threads, rows, skipped };
+  return { threads, ...(adapter ? { adapter } : {}), rows, skipped };
 }
 
 /** The throughput of the PyTorch row for the same model and phase, if measured. */
@@ -222,5 +240,5 @@ export function formatBenchTable(result: BenchResult): string {
   });
   const widths = header.map((h, k) => Math.max(h.length, ...body.map((b) => b[k]!.length)));
   const line = (cells: string[]) => cells.map((c, k) => (k < 3 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');
-  return [line(header), ...body.map(line), `threads: ${result.threads}`, ...result.skipped.map((s) => `skipped ${s}`)].join('\n');
+  return [line(header), ...body.map(line), `threads: ${result.threads}`, ...(result.adapter ? [`gpu: ${result.adapter}`] : []), ...result.skipped.map((s) => `skipped ${s}`)].join('\n');
 }

@@ -19,6 +19,25 @@ export function makeTrainStep(model: tfl.LayersModel, optimizer: tf.Optimizer): 
 }
 
 /**
+ * The same step, reading the loss back asynchronously (`await data()`): the read waits for the
+ * device to finish the step, and it is the only read a GPU backend offers (webgpu has no
+ * dataSync in Node).
+ */
+export function makeAsyncTrainStep(model: tfl.LayersModel, optimizer: tf.Optimizer): (xs: tf.Tensor, ys: tf.Tensor) => Promise<number> {
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return async (xs, ys) => {
+    const { value, grads } = tf.variableGrads(() => categoricalCrossentropy(ys, model.apply(xs, { training: true }) as tf.Tensor), vars);
+    optimizer.applyGradients(grads);
+    tf.dispose(Object.values(grads));
+    try {
+      return (await value.data())[0]!;
+    } finally {
+      value.dispose();
+    }
+  };
+}
+
+/**
  * Forward pass in inference mode over the whole batch at once, as the PyTorch peer does
  * (predict's default would split it into chunks of 32); reading the result back forces any
  * lazy backend to finish.
@@ -27,6 +46,16 @@ export function inferStep(model: tfl.LayersModel, xs: tf.Tensor): void {
   const probs = model.predict(xs, { batchSize: xs.shape[0] }) as tf.Tensor;
   probs.dataSync();
   probs.dispose();
+}
+
+/** inferStep reading the result back asynchronously (see makeAsyncTrainStep). */
+export async function inferStepAsync(model: tfl.LayersModel, xs: tf.Tensor): Promise<void> {
+  const probs = model.predict(xs, { batchSize: xs.shape[0] }) as tf.Tensor;
+  try {
+    await probs.data();
+  } finally {
+    probs.dispose();
+  }
 }
 
 /** A random batch (uniform pixels in [0, 1), one-hot labels) from a seeded generator. */
@@ -52,6 +81,18 @@ export function timeMedian(fn: () => void, warmup: number, steps: number): numbe
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
     fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
+
+/** timeMedian of an asynchronous step. */
+export async function timeMedianAsync(fn: () => Promise<unknown>, warmup: number, steps: number): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await fn();
     times.push((performance.now() - t0) / 1000);
   }
   return median(times);

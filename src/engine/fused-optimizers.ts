@@ -57,21 +57,42 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     }
     const state = this as unknown as AdamState;
     tf.tidy(() => {
-      const [accBeta1] = state.accBeta1.dataSync();
-      const [accBeta2] = state.accBeta2.dataSync();
+      // The β powers the variables hold, computed here rather than read back: a read would wait
+      // for the device (a GPU sync per step on webgpu, where dataSync is not even available).
+      const [accBeta1, accBeta2] = this.betaPowers();
       const attrs: AdamUpdateAttrs = {
         lr: this.learningRate,
         beta1: this.beta1,
         beta2: this.beta2,
         epsilon: this.epsilon,
-        oneMinusAccBeta1: Math.fround(1 - accBeta1!),
-        oneMinusAccBeta2: Math.fround(1 - accBeta2!),
+        oneMinusAccBeta1: Math.fround(1 - accBeta1),
+        oneMinusAccBeta2: Math.fround(1 - accBeta2),
       };
       applyUpdates(variableGradients, ADAM_UPDATE, attrs, [[state.accumulatedFirstMoment, 'm', 'm'], [state.accumulatedSecondMoment, 'v', 'v']]);
       state.accBeta1.assign(tf.mul(state.accBeta1, this.beta1));
       state.accBeta2.assign(tf.mul(state.accBeta2, this.beta2));
     });
     this.incrementIterations();
+  }
+
+  private powers: { iterations: number; beta1: number; beta2: number; acc1: number; acc2: number } | undefined;
+
+  /**
+   * β1^(t+1) and β2^(t+1) after t steps, as the float32 products accBeta1 and accBeta2 hold them
+   * (each step multiplies by float32 β; setWeights below rebuilds them the same way).
+   */
+  private betaPowers(): [number, number] {
+    const beta1 = Math.fround(this.beta1);
+    const beta2 = Math.fround(this.beta2);
+    let p = this.powers;
+    if (!p || p.beta1 !== beta1 || p.beta2 !== beta2 || p.iterations > this.iterations) p = { iterations: 0, beta1, beta2, acc1: beta1, acc2: beta2 };
+    while (p.iterations < this.iterations) {
+      p.acc1 = Math.fround(p.acc1 * beta1);
+      p.acc2 = Math.fround(p.acc2 * beta2);
+      p.iterations++;
+    }
+    this.powers = p;
+    return [p.acc1, p.acc2];
   }
 
   /**

@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .description('Measure training and inference images/s (median after warm-up) on each backend and on PyTorch (bench/torch_peer.py)')
     .option('--json', 'print { rows: [ { model, backend, phase, batch, imagesPerSecond, gflops } ] } (PyTorch rows have backend "torch")')
     .option('--models <list>', `comma-separated: ${BENCH_MODELS.map((m) => m.name).join(', ')}`, BENCH_MODELS.map((m) => m.name).join(','))
-    .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')} (cpu is pure JS: minutes per step)`, DEFAULT_BACKENDS.join(','))
+    .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')} (cpu is pure JS: minutes per step; webgpu needs a GPU, see docs/backend.md)`, DEFAULT_BACKENDS.join(','))
     .option('--phases <list>', 'train, infer or both', 'train,infer')
     .option('--steps <n>', 'timed steps per row (the median is reported)', '5')
     .option('--warmup <n>', 'untimed steps before timing', '2')
@@ -55,7 +55,7 @@ export function register(program: Command): void {
           // Progress goes to stderr so --json output stays parseable.
           log: (line) => console.error(line),
         });
-        if (flags.json) console.log(JSON.stringify({ threads: result.threads, rows: result.rows, skipped: result.skipped }, null, 2));
+        if (flags.json) console.log(JSON.stringify({ threads: result.threads, ...(result.adapter ? { adapter: result.adapter } : {}), rows: result.rows, skipped: result.skipped }, null, 2));
         else console.log(formatBenchTable(result));
       } catch (e) {
         console.error(`selab bench: ${(e as Error).message}`);
