@@ -5,6 +5,12 @@
 // Sums), where the closed-form gradient needs two passes over memory. Everything else — the
 // inference path, the moving averages, the weights, the config — is tfjs-layers' own, and on
 // other backends the layer is tfjs-layers' BatchNormalization unchanged.
+//
+// Groups (withBatchNormGroups): inside that scope a training-mode batch is normalised as groups
+// of a fixed size, each with its own statistics, as the reference's 8 TPU replicas each took
+// BatchNorm statistics over their own 128 images; and only the groups the scope names update the
+// moving averages. A run-time setting, not part of the layer: it never reaches the saved config,
+// and outside the scope (the keras protocol, inference, other callers) nothing changes.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../ops/kernel-names.js';
@@ -33,16 +39,65 @@ interface BatchNormState {
   movingVariance: LayerVariable;
 }
 
+/** How training-mode BatchNorm splits a batch; see withBatchNormGroups. */
+export interface BatchNormGroups {
+  /** Images per statistics group: a batch of n images is normalised as n / size groups (n must be a multiple). */
+  size: number;
+  /** Which groups update the moving averages, in order: every one, only the first, or none. */
+  movingAverages: 'every' | 'first' | 'none';
+}
+
+let activeGroups: BatchNormGroups | null = null;
+
+/**
+ * Runs `fn` (a synchronous forward pass, e.g. inside tf.variableGrads) with every selab BatchNorm
+ * in training mode taking its statistics per group of `groups.size` images, and updating its
+ * moving averages as `groups.movingAverages` says.
+ */
+export function withBatchNormGroups<T>(groups: BatchNormGroups, fn: () => T): T {
+  if (!(Number.isInteger(groups.size) && groups.size >= 1)) throw new Error(`BatchNorm groups: size must be an integer ≥ 1, got ${groups.size}`);
+  const previous = activeGroups;
+  activeGroups = groups;
+  try {
+    return fn();
+  } finally {
+    activeGroups = previous;
+  }
+}
+
 export class BatchNorm extends BatchNormalization {
   /** Serialised as tfjs-layers' (and Keras') own BatchNormalization; loading never needs this class. */
   static className = 'BatchNormalization';
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
+    const groups = activeGroups;
+    if (!kwargs['training'] || groups === null) return this.normalize(inputs, kwargs, true);
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    const n = x.shape[0]!;
+    if (n % groups.size !== 0) throw new Error(`BatchNorm ${this.name}: a batch of ${n} images does not split into groups of ${groups.size}`);
+    const count = n / groups.size;
+    const updates = (i: number): boolean => groups.movingAverages === 'every' || (groups.movingAverages === 'first' && i === 0);
+    if (count === 1) return this.normalize(x, kwargs, updates(0));
+    return tf.tidy(() => {
+      const parts = tf.split(x, count, 0);
+      return tf.concat(parts.map((part, i) => this.normalize(part, kwargs, updates(i)) as tf.Tensor), 0);
+    });
+  }
+
+  /** One batch (or group) normalised with its own statistics; `update`: move the moving averages by them. */
+  private normalize(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>, update: boolean): tf.Tensor | tf.Tensor[] {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     const state = this as unknown as BatchNormState;
     const channelsLast = state.axis === -1 || state.axis === x.rank - 1;
     if (!kwargs['training'] || !channelsLast || !state.center || !state.scale || x.dtype !== 'float32' || !tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend())) {
-      return super.call(inputs, kwargs);
+      if (update || !kwargs['training']) return super.call(inputs, kwargs);
+      // tfjs-layers always moves the averages in training mode: put them back afterwards.
+      const kept = [state.movingMean.read().clone(), state.movingVariance.read().clone()];
+      const y = super.call(inputs, kwargs);
+      state.movingMean.write(kept[0]!);
+      state.movingVariance.write(kept[1]!);
+      tf.dispose(kept);
+      return y;
     }
     const attrs = { varianceEpsilon: state.epsilon };
     return tf.tidy(() => {
@@ -61,14 +116,16 @@ export class BatchNorm extends BatchNormalization {
         };
       });
       const y = normalize(x, state.gamma.read(), state.beta.read());
-      // The moving averages exactly as tfjs-layers updates them.
-      const decay = 1 - state.momentum;
-      [state.movingMean, state.movingVariance].forEach((variable, k) => {
-        tf.tidy(() => {
-          const orig = variable.read();
-          variable.write(tf.sub(orig, tf.mul(tf.sub(orig, stats[k]!), decay)));
+      if (update) {
+        // The moving averages exactly as tfjs-layers updates them.
+        const decay = 1 - state.momentum;
+        [state.movingMean, state.movingVariance].forEach((variable, k) => {
+          tf.tidy(() => {
+            const orig = variable.read();
+            variable.write(tf.sub(orig, tf.mul(tf.sub(orig, stats[k]!), decay)));
+          });
         });
-      });
+      }
       tf.dispose(stats);
       return y;
     });
