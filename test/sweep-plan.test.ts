@@ -6,15 +6,20 @@ import { parseDecayEpochs, parseDecayFactor, stepLr } from '../src/engine/schedu
 import { sweepRequest } from '../src/cli/commands/sweep.js';
 import { scaledDecayEpochs } from '../src/experiments/presets.js';
 import {
-  parseEcaKernels, parseGates, parseIntegrations, parseRatios, parseSqueezes, pointId, repeatSeed, sweepModel, sweepPoints, sweepRunDir, type SweepGrid,
+  parseIntegrations, parseSettingList, pointId, repeatSeed, sweepModel, sweepPoints, sweepRunDir, type SweepGrid,
 } from '../src/experiments/sweep-plan.js';
 import { describeLrSchedule, planSweep } from '../src/experiments/sweep.js';
+import { EFFICIENT_CHANNEL_ATTENTION } from '../src/attention/efficient-channel-attention.js';
+import { SQUEEZE_EXCITATION } from '../src/attention/squeeze-excitation.js';
+
+const [RATIO, GATE, SQUEEZE] = SQUEEZE_EXCITATION.settings;
+const [KERNEL] = EFFICIENT_CHANNEL_ATTENTION.settings;
 
 const sweep = (flags: Parameters<typeof sweepRequest>[0]) => planSweep(sweepRequest(flags));
 
 test('the full grid: 5 ratios × 3 gates × 2 squeezes × 4 integrations, plus the baseline', () => {
   const grid: SweepGrid = {
-    attention: ['se'], ratio: [2, 4, 8, 16, 32], gate: parseGates('sigmoid,tanh,relu'), squeeze: parseSqueezes('avg,max'), ecaKernel: ['adaptive'],
+    attention: [{ kind: 'se', values: { ratio: parseSettingList(RATIO!, 'all'), gate: parseSettingList(GATE!, 'sigmoid,tanh,relu'), squeeze: parseSettingList(SQUEEZE!, 'avg,max') } }],
     integration: parseIntegrations('standard,pre,post,identity'),
   };
   const points = sweepPoints(grid, { residual: true, baseline: true });
@@ -29,11 +34,15 @@ test('the full grid: 5 ratios × 3 gates × 2 squeezes × 4 integrations, plus t
 });
 
 test('SE and ECA points side by side: ECA adds its kernel sizes, each at every integration', () => {
-  const grid: SweepGrid = { attention: ['se', 'eca'], ratio: [16], gate: ['sigmoid'], squeeze: ['avg'], ecaKernel: parseEcaKernels('adaptive,3'), integration: ['standard', 'post'] };
+  const grid: SweepGrid = {
+    attention: [{ kind: 'se', values: { ratio: [16], gate: ['sigmoid'], squeeze: ['avg'] } }, { kind: 'eca', values: { kernelSize: parseSettingList(KERNEL!, 'adaptive,3') } }],
+    integration: ['standard', 'post'],
+  };
   const points = sweepPoints(grid, { residual: true, baseline: true });
   assert.deepEqual(points.map((p) => p.id), ['baseline', 'r16-sigmoid-avg-standard', 'r16-sigmoid-avg-post', 'eca-adaptive-standard', 'eca-adaptive-post', 'eca-k3-standard', 'eca-k3-post']);
   assert.deepEqual(points[5]!.attention, { kind: 'eca', kernelSize: 3 });
-  assert.throws(() => parseEcaKernels('3,4'), /--eca-kernel: "4" is not an odd positive integer or "adaptive"/);
+  assert.throws(() => parseSettingList(KERNEL!, '3,4'), /--eca-kernel: "4" is not a positive odd integer/);
+  assert.deepEqual(parseSettingList(KERNEL!, 'all'), ['adaptive', 3, 5, 7, 9]);
 });
 
 test('run folders and seeds follow docs/run-format.md', () => {
@@ -42,10 +51,10 @@ test('run folders and seeds follow docs/run-format.md', () => {
 });
 
 test('flag values are checked with clear errors', () => {
-  assert.deepEqual(parseRatios('16, 4'), [16, 4]);
-  assert.throws(() => parseRatios('4,x'), /--se-ratio: "x" is not a positive integer/);
-  assert.throws(() => parseRatios('4,4'), /--se-ratio: "4,4" lists a value twice/);
-  assert.throws(() => parseGates('sigmoid,swish'), /--se-gate: "swish" is not one of sigmoid, hardSigmoid, tanh, relu/);
+  assert.deepEqual(parseSettingList(RATIO!, '16, 4'), [16, 4]);
+  assert.throws(() => parseSettingList(RATIO!, '4,x'), /--se-ratio: "x" is not a positive integer/);
+  assert.throws(() => parseSettingList(RATIO!, '4,4'), /--se-ratio: "4,4" lists a value twice/);
+  assert.throws(() => parseSettingList(GATE!, 'sigmoid,swish'), /--se-gate: "swish" is not one of sigmoid, hardSigmoid, tanh, relu/);
   assert.throws(() => parseIntegrations('inside'), /--integration: "inside" is not one of standard, pre, post, identity/);
   assert.throws(() => sweepModel('vgg16'), /--model: "vgg16" is not a model with attention/);
   assert.throws(() => sweepModel('resnet'), /--model: "resnet" is not a model with attention: unknown model "resnet"/);

@@ -23,11 +23,12 @@ function runFile(f: Fixture, id: string): RunFile {
     attention: se ? { kind: 'se', ratio: f.params.ratio as number, gate: f.params.gate as 'sigmoid', squeeze: f.params.squeeze as 'avg' } : null,
     training: 'scratch', sweep: { name: 'demo', point: f.point, params: f.params, seed: f.seed },
     config: { epochs: 3, batchSize: 128, microBatch: 128, optimizer: 'sgd-momentum', lr: 0.1, momentum: 0.9, upsample: 1, inputShape: [32, 32, 3],
-      trainLimit: null, testLimit: null, seed: f.seed, weights: 'none', preprocess: 'scale', augment: true, normalize: null, weightDecay: 0, lrDecayEpochs: [], lrDecayFactor: 0.1 },
+      trainLimit: null, testLimit: null, seed: f.seed, weights: 'none', preprocess: 'scale', augment: true, normalize: null, weightDecay: 0, lrDecayEpochs: [], lrDecayFactor: 0.1,
+      protocol: 'keras', validation: 'full' },
     environment: { backend: 'cpu', data: 'fixture', threads: null },
-    batchNormStatistics: 'per batch', params: se ? 273_471 : 271_098, trainableParams: 0, macs: null, versions: {}, gitCommit: null,
+    batchNormStatistics: 'per batch', batchNormGroup: 128, params: se ? 273_471 : 271_098, trainableParams: 0, macs: null, versions: {}, gitCommit: null,
     startedAt: '2026-11-28T23:00:00.000Z', endedAt: null, resumes: [], status: f.status ?? 'completed', error: null,
-    epochsCompleted: 3, final: { epoch: 3, val_acc: f.final, val_loss: 0.3 }, best: { epoch: 2, val_acc: f.best },
+    epochsCompleted: 3, final: { epoch: 3, val_acc: f.final, val_loss: 0.3, test_acc: f.final, test_loss: 0.3 }, best: { epoch: 2, val_acc: f.best, test_acc: f.best },
   };
 }
 
@@ -54,7 +55,7 @@ async function writeFixtures(): Promise<string> {
     const dir = join(out, id);
     await mkdir(dir, { recursive: true });
     await writeRunFile(dir, runFile(f, id));
-    await writeHistory(dir, [{ epoch: 1, loss: 1, acc: 0.5, val_loss: 1, val_acc: f.final, lr: 0.1, seconds: 1, imagesPerSecond: 10 }]);
+    await writeHistory(dir, [{ epoch: 1, loss: 1, acc: 0.5, val_loss: 1, val_acc: f.final, test_loss: 1, test_acc: f.final, lr: 0.1, seconds: 1, imagesPerSecond: 10 }]);
   }
   return out;
 }
@@ -86,8 +87,8 @@ test('sweep table: mean ± std per point, Welch gain with 95% CI and verdict aga
 
   const md = sweepMarkdown([table!]);
   assert.match(md, /\| baseline \(no attention\) \| 3 \| 271,098 \| 90\.50 ± 0\.50 \| 91\.50 ± 0\.50 \| \(baseline\) \| \(baseline\) \|/);
-  assert.match(md, /\| r=16 sigmoid avg standard \| 3 \| 273,471 \| 93\.10 ± 0\.36 \| 93\.33 ± 0\.58 \| \+2\.60 \[\+1\.57, \+3\.63\] better \|/);
-  assert.match(md, /\| r=4 sigmoid avg standard \| 3 \(\+1 unfinished\) \| 273,471 \| 90\.57 ± 0\.65 \| .* \| \+0\.07 \[−1\.28, \+1\.42\] within noise \|/);
+  assert.match(md, /\| r16 sigmoid avg standard \| 3 \| 273,471 \| 93\.10 ± 0\.36 \| 93\.33 ± 0\.58 \| \+2\.60 \[\+1\.57, \+3\.63\] better \|/);
+  assert.match(md, /\| r4 sigmoid avg standard \| 3 \(\+1 unfinished\) \| 273,471 \| 90\.57 ± 0\.65 \| .* \| \+0\.07 \[−1\.28, \+1\.42\] within noise \|/);
   assert.match(md, /ResNet-110 \| 6\.37 \| 5\.21 \| \+1\.16/);
 
   const csv = sweepCsv([table!]).trim().split('\n');
@@ -105,7 +106,7 @@ test('sweep charts: accuracy against r with error bars and the baseline band, re
   const charts = sweepCharts(table!);
   assert.deepEqual(charts.map((c) => c.id), ['sweep-demo-points', 'sweep-demo-ratio'], 'only r varies in this sweep');
   const points = charts[0]!.spec as { data: { values: { point: string; n: number }[] } };
-  assert.deepEqual(points.data.values.map((v) => [v.point, v.n]), [['baseline (no attention)', 3], ['r=4 sigmoid avg standard', 3], ['r=16 sigmoid avg standard', 3]]);
+  assert.deepEqual(points.data.values.map((v) => [v.point, v.n]), [['baseline (no attention)', 3], ['r4 sigmoid avg standard', 3], ['r16 sigmoid avg standard', 3]]);
   const spec = charts[1]!.spec as { data: { values: { x: number; mean: number; lo: number; hi: number }[] } };
   const r16 = spec.data.values.find((v) => v.x === 16)!;
   assert.ok(Math.abs(r16.mean - 93.1) < 1e-9 && Math.abs(r16.hi - r16.lo - 2 * 0.36055512754639896) < 1e-9);
@@ -132,5 +133,5 @@ test('one run per side: the gain is shown, the verdict says too few runs', async
   const se = table!.rows[1]!;
   assert.equal(se.finalGain!.verdict, 'too few runs');
   assert.equal(se.finalGain!.test, null);
-  assert.match(sweepMarkdown([table!]), /\| r=16 sigmoid avg standard \| 1 \| 273,471 \| 93\.00 \| 93\.00 \| \+3\.00 \(too few runs\) \| \+2\.00 \(too few runs\) \|/);
+  assert.match(sweepMarkdown([table!]), /\| r16 sigmoid avg standard \| 1 \| 273,471 \| 93\.00 \| 93\.00 \| \+3\.00 \(too few runs\) \| \+2\.00 \(too few runs\) \|/);
 });

@@ -88,8 +88,8 @@ test('a tiny sweep (3 points × 2 seeds, 2 short epochs) runs end to end and its
   // The table: every point with 2 runs, "mean ± std" cells, and a verdict for the SE and ECA points
   // (the same Welch test against the same baseline; ECA adds k = 3 weights to each of resnet8's 3 units).
   const baseRow = /\| baseline \(no attention\) \| 2 \| 75,770 \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| \(baseline\) \| \(baseline\) \|/;
-  const seRow = /\| r=4 sigmoid avg standard \| 2 \| 78,598 \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| [+−]\d+\.\d\d \[[+−]\d+\.\d\d, [+−]\d+\.\d\d\] (better|worse|within noise) \|/;
-  const ecaRow = /\| eca k=3 standard \| 2 \| 75,779 \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| [+−]\d+\.\d\d \[[+−]\d+\.\d\d, [+−]\d+\.\d\d\] (better|worse|within noise) \|/;
+  const seRow = /\| r4 sigmoid avg standard \| 2 \| 78,598 \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| [+−]\d+\.\d\d \[[+−]\d+\.\d\d, [+−]\d+\.\d\d\] (better|worse|within noise) \|/;
+  const ecaRow = /\| eca k3 standard \| 2 \| 75,779 \| \d+\.\d\d ± \d+\.\d\d \| \d+\.\d\d ± \d+\.\d\d \| [+−]\d+\.\d\d \[[+−]\d+\.\d\d, [+−]\d+\.\d\d\] (better|worse|within noise) \|/;
   assert.match(first.stdout, baseRow);
   assert.match(first.stdout, seRow);
   assert.match(first.stdout, ecaRow);
@@ -122,7 +122,7 @@ test('sweep flags are checked before anything is written', () => {
     [{ model: 'resnet20', seRatio: '0' }, /--se-ratio: "0" is not a positive integer/],
     [{ model: 'resnet20', seGate: 'softmax' }, /--se-gate: "softmax" is not one of/],
     [{ model: 'resnet20', attention: 'se,cbam' }, /--attention: "cbam" is not one of se, eca/],
-    [{ model: 'resnet20', attention: 'eca', ecaKernel: '4' }, /--eca-kernel: "4" is not an odd positive integer or "adaptive"/],
+    [{ model: 'resnet20', attention: 'eca', ecaKernel: '4' }, /--eca-kernel: "4" is not a positive odd integer/],
     [{ model: 'plain10', integration: 'post' }, /--integration: plain10 has no residual units/],
     [{ model: 'resnet20', repeats: '0' }, /--repeats "0": expected an integer ≥ 1/],
     [{ model: 'resnet20', preset: 'imagenet' }, /--preset "imagenet": expected one of se-cifar, reference/],

@@ -11,6 +11,7 @@
 // every backend has, without relying on a Conv2DBackpropFilter kernel.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { attentionOf, positiveInteger, type Attention, type AttentionKind } from './kind.js';
 
 export interface ECAOptions {
   /**
@@ -167,4 +168,28 @@ export function ecaBlock(x: tfl.SymbolicTensor, options: ECAOptions & { name?: s
     throw new Error(`ecaBlock: expects an NHWC tensor with a known channel count, got ${x.name} with shape [${x.shape.join(', ')}]`);
   }
   return new EfficientChannelAttention(options).apply(x) as tfl.SymbolicTensor;
+}
+
+/** ECA for the command line and sweeps: the kernel size, adaptive or fixed (the paper's Fig. 4 sizes). */
+export const EFFICIENT_CHANNEL_ATTENTION: AttentionKind = {
+  kind: 'eca',
+  description: 'Efficient Channel Attention (Wang et al. 2020)',
+  idPrefix: true,
+  settings: [
+    {
+      key: 'kernelSize',
+      flag: '--eca-kernel',
+      help: 'ECA kernel size: an odd integer or "adaptive"',
+      fallback: 'adaptive',
+      all: ['adaptive', 3, 5, 7, 9],
+      parse: (text) => (text === 'adaptive' ? text : positiveInteger('--eca-kernel', true)(text)),
+      id: (v) => (v === 'adaptive' ? 'adaptive' : `k${v}`),
+    },
+  ],
+  specValue: (_key, value) => (value === 'adaptive' ? undefined : value),
+  block: (x, name, settings) => ecaBlock(x, { ...(settings as ECAOptions), name }),
+};
+
+export function eca(options: ECAOptions = {}): Attention {
+  return attentionOf(EFFICIENT_CHANNEL_ATTENTION, { ...options });
 }

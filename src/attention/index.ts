@@ -1,58 +1,59 @@
 // Channel attention as a pluggable factory, in the manner of timm's `attn_layer` and torchvision's
 // `norm_layer`: a model builder takes an `Attention` and calls it wherever its design puts
 // attention, never naming SE or ECA itself. A run records the `AttentionSpec` (plain data), from
-// which `attentionFrom` rebuilds the factory.
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { ecaBlock, type ECAOptions } from './efficient-channel-attention.js';
-import { GATE_ACTIVATIONS, seBlock, SQUEEZE_MODES, type SEOptions } from './squeeze-excitation.js';
+// which `attentionFrom` rebuilds the factory. Each kind is one file exporting its AttentionKind,
+// listed once below.
+import { EFFICIENT_CHANNEL_ATTENTION } from './efficient-channel-attention.js';
+import type { Attention, AttentionKind, AttentionSpec, SettingValue } from './kind.js';
+import { SQUEEZE_EXCITATION } from './squeeze-excitation.js';
 
-/**
- * Adds attention to `x`, the output of the unit named `at` (e.g. "block1_conv1"); the block's
- * layer is named `${at}_${kind}`. The channel count comes from `x`.
- */
-export interface Attention {
-  (x: tfl.SymbolicTensor, at: string): tfl.SymbolicTensor;
-  readonly kind: AttentionKind;
+const KINDS: readonly AttentionKind[] = [SQUEEZE_EXCITATION, EFFICIENT_CHANNEL_ATTENTION];
+
+export const ATTENTION_KINDS: readonly string[] = KINDS.map((k) => k.kind);
+
+export function attentionKinds(): readonly AttentionKind[] {
+  return KINDS;
 }
 
-export const ATTENTION_KINDS = ['se', 'eca'] as const;
-export type AttentionKind = (typeof ATTENTION_KINDS)[number];
-
-export type AttentionSpec = ({ kind: 'se' } & SEOptions) | ({ kind: 'eca' } & ECAOptions);
-
-function named<K extends AttentionKind>(kind: K, block: (x: tfl.SymbolicTensor, name: string) => tfl.SymbolicTensor): Attention {
-  return Object.assign((x: tfl.SymbolicTensor, at: string) => block(x, `${at}_${kind}`), { kind });
+export function getAttentionKind(kind: string, flag = '--attention'): AttentionKind {
+  const found = KINDS.find((k) => k.kind === kind);
+  if (!found) throw new Error(`${flag}: "${kind}" is not one of ${ATTENTION_KINDS.join(', ')}`);
+  return found;
 }
 
-/** Squeeze-and-Excitation (Hu et al. 2018). */
-export function se(options: SEOptions = {}): Attention {
-  return named('se', (x, name) => seBlock(x, { ...options, name }));
-}
-
-/** Efficient Channel Attention (Wang et al. 2020). */
-export function eca(options: ECAOptions = {}): Attention {
-  return named('eca', (x, name) => ecaBlock(x, { ...options, name }));
+/** The spec of `kind` with these setting values (as parsed from flags or a sweep grid). */
+export function attentionSpec(kind: AttentionKind, values: Record<string, SettingValue>): AttentionSpec {
+  const spec: AttentionSpec = { kind: kind.kind };
+  for (const s of kind.settings) {
+    const v = kind.specValue ? kind.specValue(s.key, values[s.key] ?? s.fallback) : (values[s.key] ?? s.fallback);
+    if (v !== undefined) spec[s.key] = v;
+  }
+  return spec;
 }
 
 /** The factory a recorded spec describes; undefined for no attention. */
 export function attentionFrom(spec: AttentionSpec | null): Attention | undefined {
   if (spec === null) return undefined;
-  const { kind, ...options } = spec;
-  switch (kind) {
-    case 'se':
-      return se(options as SEOptions);
-    case 'eca':
-      return eca(options as ECAOptions);
-    default:
-      throw new Error(`unknown attention "${String(kind)}": expected one of none, ${ATTENTION_KINDS.join(', ')}`);
-  }
+  const { kind, ...settings } = spec;
+  const k = getAttentionKind(kind, 'attention');
+  return Object.assign((x: Parameters<Attention>[0], at: string) => k.block(x, `${at}_${k.kind}`, settings), { kind: k.kind });
 }
 
-/** Short text for tables and logs, e.g. "se r8 sigmoid avg" or "eca k3". */
+/** Each setting's value in the spec, with the kind's fallback where the spec leaves it out. */
+export function settingValues(spec: AttentionSpec): Record<string, SettingValue> {
+  const kind = getAttentionKind(spec.kind, 'attention');
+  return Object.fromEntries(kind.settings.map((s) => [s.key, spec[s.key] === undefined ? s.fallback : (spec[s.key] as SettingValue)]));
+}
+
+/** e.g. "se r8-sigmoid-avg" or "eca adaptive": the kind and its settings' id forms. */
 export function describeAttention(spec: AttentionSpec | null): string {
   if (spec === null) return 'none';
-  if (spec.kind === 'se') return `se r${spec.ratio ?? 8} ${spec.gate ?? 'sigmoid'} ${spec.squeeze ?? 'avg'}`;
-  return spec.kernelSize === undefined ? 'eca (adaptive k)' : `eca k${spec.kernelSize}`;
+  const kind = getAttentionKind(spec.kind, 'attention');
+  const values = settingValues(spec);
+  return `${kind.kind} ${kind.settings.map((s) => s.id(values[s.key]!)).join('-')}`;
 }
 
-export { GATE_ACTIVATIONS, SQUEEZE_MODES };
+export { attentionOf } from './kind.js';
+export type { Attention, AttentionKind, AttentionSetting, AttentionSpec, SettingValue } from './kind.js';
+export { eca } from './efficient-channel-attention.js';
+export { se } from './squeeze-excitation.js';

@@ -5,6 +5,7 @@
 // serialise under one layer name.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { attentionOf, oneOf as oneOfFlag, positiveInteger, type Attention, type AttentionKind } from './kind.js';
 
 export type SqueezeMode = 'avg' | 'max';
 export type BottleneckActivation = 'relu' | 'relu6' | 'swish' | 'elu' | 'tanh' | 'linear';
@@ -162,4 +163,21 @@ export function seBlock(x: tfl.SymbolicTensor, options: SEOptions & { name?: str
     throw new Error(`seBlock: expects an NHWC tensor with a known channel count, got ${x.name} with shape [${x.shape.join(', ')}]`);
   }
   return new SqueezeExcitation(options).apply(x) as tfl.SymbolicTensor;
+}
+
+/** SE for the command line and sweeps: the SE paper's ratio, gate and squeeze ablations. */
+export const SQUEEZE_EXCITATION: AttentionKind = {
+  kind: 'se',
+  description: 'Squeeze-and-Excitation (Hu et al. 2018)',
+  idPrefix: false,
+  settings: [
+    { key: 'ratio', flag: '--se-ratio', help: 'SE reduction ratio r', fallback: 16, all: [2, 4, 8, 16, 32], parse: positiveInteger('--se-ratio'), id: (v) => `r${v}` },
+    { key: 'gate', flag: '--se-gate', help: `SE gate: ${GATE_ACTIVATIONS.join(', ')}`, fallback: 'sigmoid', all: ['sigmoid', 'tanh', 'relu'], parse: oneOfFlag('--se-gate', GATE_ACTIVATIONS), id: String },
+    { key: 'squeeze', flag: '--se-squeeze', help: `SE squeeze: ${SQUEEZE_MODES.join(', ')}`, fallback: 'avg', all: SQUEEZE_MODES, parse: oneOfFlag('--se-squeeze', SQUEEZE_MODES), id: String },
+  ],
+  block: (x, name, settings) => seBlock(x, { ...(settings as SEOptions), name }),
+};
+
+export function se(options: SEOptions = {}): Attention {
+  return attentionOf(SQUEEZE_EXCITATION, { ...options });
 }

@@ -2,16 +2,16 @@
 // configuration overrides, attention settings and the environment. Every value is checked here,
 // with an error naming the flag, before anything is written.
 import type { Command } from 'commander';
-import { ATTENTION_KINDS, type AttentionSpec } from '../attention/index.js';
-import { GATE_ACTIVATIONS, SQUEEZE_MODES } from '../attention/squeeze-excitation.js';
+import { attentionKinds, attentionSpec, ATTENTION_KINDS, getAttentionKind, type AttentionKind, type AttentionSpec, type SettingValue } from '../attention/index.js';
 import { BACKEND_NAMES, type BackendName } from '../backend/select.js';
 import { parsePreprocess } from '../data/preprocess.js';
 import { getOptimizerPreset, OPTIMIZER_PRESET_IDS } from '../engine/optimizers.js';
 import { parseDecayEpochs, parseDecayFactor } from '../engine/schedule.js';
 import { SE_INTEGRATIONS, type SEIntegration } from '../models/resnet.js';
 import type { Launch } from '../experiments/plan.js';
+import { parseAttentionKinds, parseIntegrations, parseSettingList, type SweepGrid } from '../experiments/sweep-plan.js';
 import { CIFAR10_NORMALIZE, DEFAULT_OUT, TRAINING_PRESET_IDS } from '../experiments/presets.js';
-import type { TrainConfig } from '../runs/config.js';
+import { PROTOCOLS, VALIDATIONS, type Protocol, type TrainConfig, type Validation } from '../runs/config.js';
 
 /** The flags as commander gives them: undefined when not given. */
 export interface TrainFlags {
@@ -35,16 +35,37 @@ export interface TrainFlags {
   weightDecay?: string;
   lrDecayEpochs?: string;
   lrDecayFactor?: string;
+  protocol?: string;
+  validation?: string;
 }
 
-/** The attention flags of `train --model` (one value each) and `sweep` (lists). */
+/**
+ * The attention flags of `train --model` (one value each) and `sweep` (lists): --attention,
+ * --integration, and each attention kind's own settings (--se-ratio, --eca-kernel, …).
+ */
 export interface AttentionFlags {
   attention?: string;
-  seRatio?: string;
-  seGate?: string;
-  seSqueeze?: string;
-  ecaKernel?: string;
   integration?: string;
+  [setting: string]: unknown;
+}
+
+/** commander's property for a flag: --se-ratio → seRatio. */
+function flagProperty(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function settingFlag(flags: AttentionFlags, flag: string): string | undefined {
+  const v = flags[flagProperty(flag)];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A setting flag of a kind that is not asked for is an error, not silently ignored. */
+function checkStraySettings(flags: AttentionFlags, kinds: readonly AttentionKind[]): void {
+  for (const other of attentionKinds()) {
+    if (kinds.includes(other)) continue;
+    const given = other.settings.find((s) => settingFlag(flags, s.flag) !== undefined);
+    if (given) throw new Error(`${given.flag} applies to --attention ${other.kind} only (got --attention ${flags.attention ?? 'none'})`);
+  }
 }
 
 /** Options shared by train, run and sweep; `defaults` describes each command's own defaults in the help. */
@@ -71,6 +92,8 @@ export function addTrainOptions(cmd: Command, defaults: { recipe: string } = { r
     .option('--no-augment', 'no augmentation')
     .option('--normalize', `subtract CIFAR-10's per-channel mean and divide by its std (of pixel/255), train and test (default: ${d})`)
     .option('--no-normalize', 'pixels only divided by 255')
+    .option('--protocol <p>', `reference (train as the reference's TF1 script on 8 TPU cores did: TF1 optimizers, whole batches only, BatchNorm per 128-image replica share, its reshuffled validation subset) or keras (as Keras does today) (default: reference for the cases, keras otherwise)`)
+    .option('--validation <v>', 'which validation picks the best epoch: reference (the reference\'s subset, val_acc; needs --protocol reference) or full (the whole test split, test_acc) (default: reference under --protocol reference, else full)')
     .option('--out <dir>', `output folder (default: ${DEFAULT_OUT})`)
     .option('--resume', 'continue the runs in the output folder from their last checkpoints (or start those that have none)');
 }
@@ -78,12 +101,11 @@ export function addTrainOptions(cmd: Command, defaults: { recipe: string } = { r
 /** `--attention` and its settings; `list` for sweeps, where each takes a comma-separated list. */
 export function addAttentionOptions(cmd: Command, list: boolean): Command {
   const many = (what: string) => (list ? `${what} (a comma-separated list, or "all")` : what);
+  cmd.option('--attention <kind>', many(`channel attention: none, ${ATTENTION_KINDS.join(', ')}`) + (list ? ' (default: se)' : ' (default: none)'));
+  for (const kind of attentionKinds()) {
+    for (const s of kind.settings) cmd.option(`${s.flag} <value>`, `${many(s.help)} (default: ${s.fallback}${list ? `; all: ${s.all.join(',')}` : ''})`);
+  }
   return cmd
-    .option('--attention <kind>', many(`channel attention: none, ${ATTENTION_KINDS.join(', ')}`) + (list ? ' (default: se)' : ' (default: none)'))
-    .option('--se-ratio <r>', many('SE reduction ratio') + ' (default: 16)')
-    .option('--se-gate <g>', many(`SE gate: ${GATE_ACTIVATIONS.join(', ')}`) + ' (default: sigmoid)')
-    .option('--se-squeeze <s>', many(`SE squeeze: ${SQUEEZE_MODES.join(', ')}`) + ' (default: avg)')
-    .option('--eca-kernel <k>', many('ECA kernel size: an odd integer or "adaptive"') + ' (default: adaptive)')
     .option('--integration <where>', many(`where attention sits in a residual unit: ${SE_INTEGRATIONS.join(', ')}`) + ' (default: standard)')
     .option('--preset <id>', `training recipe: ${TRAINING_PRESET_IDS.join(', ')} (default: se-cifar; flags override it)`);
 }
@@ -102,6 +124,11 @@ function parsePositive(flag: string, text: string | undefined): number | undefin
   const v = Number(text);
   if (text.trim() === '' || !Number.isFinite(v) || v <= 0) throw new Error(`${flag} ${JSON.stringify(text)}: expected a positive number`);
   return v;
+}
+
+function oneOfFlag(flag: string, value: string, allowed: readonly string[]): string {
+  if (allowed.includes(value.trim())) return value.trim();
+  throw new Error(`${flag} ${JSON.stringify(value)}: expected one of ${allowed.join(', ')}`);
 }
 
 /** The configuration fields the flags set; fields not given are absent. Writes nothing. */
@@ -134,6 +161,9 @@ export function parseOverrides(flags: TrainFlags): Partial<TrainConfig> {
     if (flags.weightDecay.trim() === '' || !Number.isFinite(wd) || wd < 0) throw new Error(`--weight-decay ${JSON.stringify(flags.weightDecay)}: expected a number ≥ 0`);
     o.weightDecay = wd;
   }
+  // The presets choose the validation that goes with the protocol; --validation overrides it.
+  if (flags.protocol !== undefined) o.protocol = oneOfFlag('--protocol', flags.protocol, PROTOCOLS) as Protocol;
+  if (flags.validation !== undefined) o.validation = oneOfFlag('--validation', flags.validation, VALIDATIONS) as Validation;
   if (flags.lrDecayEpochs !== undefined) o.lrDecayEpochs = parseDecayEpochs(flags.lrDecayEpochs);
   if (flags.lrDecayFactor !== undefined) o.lrDecayFactor = parseDecayFactor(flags.lrDecayFactor);
   if (flags.weights !== undefined) {
@@ -162,37 +192,35 @@ export function launchFrom(flags: TrainFlags, signal?: AbortSignal): Launch {
   };
 }
 
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new Error(`${flag} ${JSON.stringify(value)}: expected one of ${allowed.join(', ')}`);
-}
-
 /** `--attention` and its settings for one run (`train --model`). */
 export function parseAttention(flags: AttentionFlags): { attention: AttentionSpec | null; integration: SEIntegration } {
-  const kind = oneOf('--attention', flags.attention ?? 'none', ['none', ...ATTENTION_KINDS]);
-  const integration = oneOf('--integration', flags.integration ?? 'standard', SE_INTEGRATIONS);
-  const stray = (names: (keyof AttentionFlags)[], owner: string): void => {
-    const given = names.filter((n) => flags[n] !== undefined);
-    if (given.length) throw new Error(`--${given[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to --attention ${owner} only (got --attention ${kind})`);
-  };
-  if (kind !== 'se') stray(['seRatio', 'seGate', 'seSqueeze'], 'se');
-  if (kind !== 'eca') stray(['ecaKernel'], 'eca');
-  if (kind === 'none') {
-    if (flags.integration !== undefined) throw new Error('--integration needs --attention se or eca');
+  const name = flags.attention ?? 'none';
+  const kind = name === 'none' ? null : getAttentionKind(name);
+  checkStraySettings(flags, kind ? [kind] : []);
+  const integrations = parseIntegrations(flags.integration ?? 'standard');
+  if (integrations.length !== 1) throw new Error('--integration: one place per run (a list is for selab sweep)');
+  const integration = integrations[0]!;
+  if (!kind) {
+    if (flags.integration !== undefined) throw new Error(`--integration needs --attention ${ATTENTION_KINDS.join(' or ')}`);
     return { attention: null, integration };
   }
-  if (kind === 'se') {
-    return {
-      attention: {
-        kind: 'se',
-        ratio: parseInteger('--se-ratio', flags.seRatio, 1) ?? 16,
-        gate: oneOf('--se-gate', flags.seGate ?? 'sigmoid', GATE_ACTIVATIONS),
-        squeeze: oneOf('--se-squeeze', flags.seSqueeze ?? 'avg', SQUEEZE_MODES),
-      },
-      integration,
-    };
+  const values: Record<string, SettingValue> = {};
+  for (const s of kind.settings) {
+    const text = settingFlag(flags, s.flag);
+    if (text !== undefined) values[s.key] = s.parse(text.trim());
   }
-  const k = flags.ecaKernel === undefined || flags.ecaKernel === 'adaptive' ? undefined : parseInteger('--eca-kernel', flags.ecaKernel, 1);
-  if (k !== undefined && k % 2 === 0) throw new Error(`--eca-kernel ${k}: expected an odd kernel size or "adaptive"`);
-  return { attention: k === undefined ? { kind: 'eca' } : { kind: 'eca', kernelSize: k }, integration };
+  return { attention: attentionSpec(kind, values), integration };
+}
+
+/** The attention grid of `selab sweep`: each asked-for kind with its settings' lists, and the integrations. */
+export function parseAttentionGrid(flags: AttentionFlags): SweepGrid {
+  const kinds = flags.attention?.trim() === 'all' ? [...attentionKinds()] : parseAttentionKinds(flags.attention ?? 'se');
+  checkStraySettings(flags, kinds);
+  return {
+    attention: kinds.map((kind) => ({
+      kind: kind.kind,
+      values: Object.fromEntries(kind.settings.map((s) => [s.key, parseSettingList(s, settingFlag(flags, s.flag) ?? String(s.fallback))])),
+    })),
+    integration: flags.integration?.trim() === 'all' ? [...SE_INTEGRATIONS] : parseIntegrations(flags.integration ?? 'standard'),
+  };
 }

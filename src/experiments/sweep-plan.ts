@@ -3,25 +3,18 @@
 // seeds, each (point, seed) an ordinary run in OUT/sweep_<name>/<point-id>/seed_<k>/.
 import { join } from 'node:path';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { attentionFrom, ATTENTION_KINDS, type AttentionKind, type AttentionSpec } from '../attention/index.js';
-import { GATE_ACTIVATIONS, SQUEEZE_MODES, type GateActivation, type SqueezeMode } from '../attention/squeeze-excitation.js';
+import { attentionFrom, attentionSpec, getAttentionKind, settingValues, type AttentionKind, type AttentionSetting, type AttentionSpec, type SettingValue } from '../attention/index.js';
 import { createModel, modelOptions } from '../models/all.js';
 import { SE_INTEGRATIONS, type SEIntegration } from '../models/resnet.js';
 
-/** The SE paper's ablation values (reduction ratio and excitation-gate studies). */
-export const SWEEP_RATIOS = [2, 4, 8, 16, 32] as const;
-export const SWEEP_GATES: readonly GateActivation[] = ['sigmoid', 'tanh', 'relu'];
-/** ECA's kernel sizes in its paper's ablation (Wang et al. 2020, Fig. 4), besides the adaptive one. */
-export const SWEEP_ECA_KERNELS = [3, 5, 7, 9] as const;
-
-export type EcaKernel = number | 'adaptive';
+/** The values of each setting of one attention kind (plain data: a grid travels in queued jobs); the sweep takes their product. */
+export interface KindGrid {
+  kind: string;
+  values: Record<string, SettingValue[]>;
+}
 
 export interface SweepGrid {
-  attention: AttentionKind[];
-  ratio: number[];
-  gate: GateActivation[];
-  squeeze: SqueezeMode[];
-  ecaKernel: EcaKernel[];
+  attention: KindGrid[];
   /** Only for residual models; plain models have one place for attention. */
   integration: SEIntegration[];
 }
@@ -62,21 +55,28 @@ export function sweepModel(name: string): SweepModel {
 }
 
 export function pointId(point: Omit<SweepPoint, 'id'>): string {
-  const a = point.attention;
-  if (!a) return 'baseline';
-  const parts = a.kind === 'se' ? [`r${a.ratio}`, a.gate, a.squeeze] : ['eca', a.kernelSize === undefined ? 'adaptive' : `k${a.kernelSize}`];
+  const spec = point.attention;
+  if (!spec) return 'baseline';
+  const kind = getAttentionKind(spec.kind, 'attention');
+  const values = settingValues(spec);
+  const parts = [...(kind.idPrefix ? [kind.kind] : []), ...kind.settings.map((s) => s.id(values[s.key]!))];
   return [...parts, ...(point.integration ? [point.integration] : [])].join('-');
 }
 
-/** The baseline (if asked for) then every attention setting: SE's with ratio varying slowest, then ECA's. */
+/** Every combination of one kind's setting values, the first setting varying slowest. */
+function combinations(kind: AttentionKind, grid: KindGrid): Record<string, SettingValue>[] {
+  return kind.settings.reduce<Record<string, SettingValue>[]>(
+    (acc, s) => acc.flatMap((partial) => (grid.values[s.key] ?? [s.fallback]).map((v) => ({ ...partial, [s.key]: v }))),
+    [{}],
+  );
+}
+
+/** The baseline (if asked for) then every attention setting, kind by kind, each at every integration. */
 export function sweepPoints(grid: SweepGrid, options: { residual: boolean; baseline: boolean }): SweepPoint[] {
-  const specs: AttentionSpec[] = [];
-  if (grid.attention.includes('se')) {
-    for (const ratio of grid.ratio) for (const gate of grid.gate) for (const squeeze of grid.squeeze) specs.push({ kind: 'se', ratio, gate, squeeze });
-  }
-  if (grid.attention.includes('eca')) {
-    for (const k of grid.ecaKernel) specs.push(k === 'adaptive' ? { kind: 'eca' } : { kind: 'eca', kernelSize: k });
-  }
+  const specs = grid.attention.flatMap((g) => {
+    const kind = getAttentionKind(g.kind);
+    return combinations(kind, g).map((values) => attentionSpec(kind, values));
+  });
   const integrations: (SEIntegration | undefined)[] = options.residual ? grid.integration : [undefined];
   const points: SweepPoint[] = options.baseline ? [{ id: 'baseline', attention: null }] : [];
   for (const attention of specs) {
@@ -88,12 +88,10 @@ export function sweepPoints(grid: SweepGrid, options: { residual: boolean; basel
   return points;
 }
 
-/** The sweep params recorded in run.json: the attention settings and placement, empty for the baseline. */
+/** The sweep params recorded in run.json: the kind, every setting's value and the placement; empty for the baseline. */
 export function pointParams(point: SweepPoint): Record<string, unknown> {
   if (!point.attention) return {};
-  const { kind, ...settings } = point.attention;
-  const kernel = kind === 'eca' && point.attention.kernelSize === undefined ? { kernelSize: 'adaptive' } : {};
-  return { attention: kind, ...settings, ...kernel, ...(point.integration ? { integration: point.integration } : {}) };
+  return { attention: point.attention.kind, ...settingValues(point.attention), ...(point.integration ? { integration: point.integration } : {}) };
 }
 
 /** Seed of repeat k (1-based): the sweep's base seed + k − 1, the same for every point. */
@@ -120,27 +118,15 @@ function parseList<T>(flag: string, value: string, parse: (item: string) => T): 
   return out;
 }
 
-function oneOf<T extends string>(flag: string, allowed: readonly T[]): (s: string) => T {
-  return (s) => {
-    if ((allowed as readonly string[]).includes(s)) return s as T;
-    throw new Error(`${flag}: "${s}" is not one of ${allowed.join(', ')}`);
-  };
+/** A setting's list of values for a sweep: "all" is its paper's ablation. */
+export function parseSettingList(setting: AttentionSetting, value: string): SettingValue[] {
+  return value.trim() === 'all' ? [...setting.all] : parseList(setting.flag, value, setting.parse);
 }
 
-export const parseRatios = (v: string): number[] =>
-  parseList('--se-ratio', v, (s) => {
-    const r = Number(s);
-    if (!Number.isInteger(r) || r < 1) throw new Error(`--se-ratio: "${s}" is not a positive integer`);
-    return r;
-  });
-export const parseGates = (v: string): GateActivation[] => parseList('--se-gate', v, oneOf('--se-gate', GATE_ACTIVATIONS));
-export const parseSqueezes = (v: string): SqueezeMode[] => parseList('--se-squeeze', v, oneOf('--se-squeeze', SQUEEZE_MODES));
-export const parseIntegrations = (v: string): SEIntegration[] => parseList('--integration', v, oneOf('--integration', SE_INTEGRATIONS));
-export const parseAttentionKinds = (v: string): AttentionKind[] => parseList('--attention', v, oneOf('--attention', ATTENTION_KINDS));
-export const parseEcaKernels = (v: string): EcaKernel[] =>
-  parseList('--eca-kernel', v, (s) => {
-    if (s === 'adaptive') return s;
-    const k = Number(s);
-    if (!Number.isInteger(k) || k < 1 || k % 2 === 0) throw new Error(`--eca-kernel: "${s}" is not an odd positive integer or "adaptive"`);
-    return k;
+export const parseAttentionKinds = (v: string): AttentionKind[] =>
+  parseList('--attention', v, (s) => getAttentionKind(s).kind).map((kind) => getAttentionKind(kind));
+export const parseIntegrations = (v: string): SEIntegration[] =>
+  parseList('--integration', v, (s) => {
+    if ((SE_INTEGRATIONS as readonly string[]).includes(s)) return s as SEIntegration;
+    throw new Error(`--integration: "${s}" is not one of ${SE_INTEGRATIONS.join(', ')}`);
   });

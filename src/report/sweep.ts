@@ -2,13 +2,20 @@
 // accuracy), each SE point compared with the sweep's baseline point by Welch's t-test, and the
 // SE paper's ablation charts (accuracy against r, against the gate, …) with error bars.
 import type { TopLevelSpec } from 'vega-lite';
+import { attentionKinds, type AttentionSetting, type SettingValue } from '../attention/index.js';
 import type { FoundRun } from '../runs/files.js';
 import { escapeHtml, htmlTable, type HtmlCell, type ReportChart, type ReportSection } from './html.js';
 import { mean, summarize, verdict, welchTTest, type Summary, type Verdict, type WelchResult } from './stats.js';
 
-/** The sweep dimensions, in the order they appear in point ids and tables. */
-export const SWEEP_DIMENSIONS = ['attention', 'ratio', 'gate', 'squeeze', 'kernelSize', 'integration'] as const;
-export type SweepDimension = (typeof SWEEP_DIMENSIONS)[number];
+/** The sweep dimensions, in the order they appear in point ids and tables: the kind, each kind's settings, the placement. */
+export const SWEEP_DIMENSIONS: readonly string[] = ['attention', ...new Set(attentionKinds().flatMap((k) => k.settings.map((s) => s.key))), 'integration'];
+export type SweepDimension = string;
+
+/** The attention setting a dimension is, if it is one. */
+function settingOf(d: SweepDimension): AttentionSetting | undefined {
+  for (const k of attentionKinds()) for (const s of k.settings) if (s.key === d) return s;
+  return undefined;
+}
 
 /** SE paper (Hu et al., "Squeeze-and-Excitation Networks", TPAMI 2020): CIFAR-10 test error %, without → with SE (r = 16). */
 export const SE_PAPER_CIFAR10 = [
@@ -96,13 +103,12 @@ function completedValues(list: readonly FoundRun[], which: 'final' | 'best'): nu
   return list.filter((r) => r.run.status === 'completed' && r.run[which]).map((r) => r.run[which]!.val_acc);
 }
 
-/** The SE paper's order for the named values; anything else sorts after them, alphabetically. */
-const VALUE_ORDER: Record<string, readonly string[]> = {
-  attention: ['se', 'eca'],
-  gate: ['sigmoid', 'hardSigmoid', 'tanh', 'relu'],
-  squeeze: ['avg', 'max'],
-  integration: ['standard', 'pre', 'post', 'identity'],
-};
+/** The values of a dimension in their papers' order (each setting's "all"); anything else after them, alphabetically. */
+function valueOrder(d: SweepDimension): readonly string[] {
+  if (d === 'attention') return attentionKinds().map((k) => k.kind);
+  if (d === 'integration') return ['standard', 'pre', 'post', 'identity'];
+  return (settingOf(d)?.all ?? []).map(String);
+}
 
 function comparePoints(a: SweepPointRow, b: SweepPointRow): number {
   for (const d of SWEEP_DIMENSIONS) {
@@ -110,7 +116,7 @@ function comparePoints(a: SweepPointRow, b: SweepPointRow): number {
     const y = b.params[d];
     if (x === y) continue;
     if (typeof x === 'number' && typeof y === 'number') return x - y;
-    const order = VALUE_ORDER[d] ?? [];
+    const order = valueOrder(d);
     const rank = (v: unknown): number => (order.includes(String(v)) ? order.indexOf(String(v)) : order.length);
     return rank(x) - rank(y) || String(x).localeCompare(String(y));
   }
@@ -156,12 +162,13 @@ export function gainText(c: Comparison | null): string {
   return `${pp(c.test.diff)} [${pp(c.test.ci[0])}, ${pp(c.test.ci[1])}] ${c.verdict}`;
 }
 
-/** A dimension's value as the tables show it: r=16, k=3, or the value itself. */
+/** A dimension's value as the tables show it: a setting's id form (r16, k3) or the value itself. */
 function valueText(d: SweepDimension, v: unknown): string {
-  return d === 'ratio' ? `r=${String(v)}` : d === 'kernelSize' ? `k=${String(v)}` : String(v);
+  const s = settingOf(d);
+  return s ? s.id(v as SettingValue) : String(v);
 }
 
-/** e.g. "r=16 sigmoid avg standard" (SE, the sweeps' default attention, goes unnamed) or "eca k=3 standard". */
+/** e.g. "r16 sigmoid avg standard" (SE, the sweeps' default attention, goes unnamed) or "eca k3 standard". */
 export function pointLabel(row: Pick<SweepPointRow, 'se' | 'params'>): string {
   if (!row.se) return 'baseline (no attention)';
   return SWEEP_DIMENSIONS.filter((d) => row.params[d] !== undefined && !(d === 'attention' && row.params[d] === 'se'))
@@ -263,7 +270,9 @@ export function variedDimensions(t: SweepTable): SweepDimension[] {
   return SWEEP_DIMENSIONS.filter((d) => new Set(t.rows.filter((r) => r.se).map((r) => String(r.params[d]))).size > 1);
 }
 
-const DIM_TITLE: Record<SweepDimension, string> = { attention: 'attention', ratio: 'reduction ratio r', gate: 'gate', squeeze: 'squeeze', kernelSize: 'ECA kernel size k', integration: 'integration' };
+function dimensionTitle(d: SweepDimension): string {
+  return d === 'attention' ? 'attention' : d === 'integration' ? 'integration' : (settingOf(d)?.help ?? d);
+}
 
 /**
  * Final test accuracy (mean over seeds, error bars ± one standard deviation) against one sweep
@@ -277,7 +286,7 @@ export function sweepChartSpec(t: SweepTable, dim: SweepDimension): TopLevelSpec
     .map((r) => {
       const sd = Number.isFinite(r.final.std) ? r.final.std : 0;
       return {
-        x: dim === 'ratio' ? Number(r.params[dim]) : String(r.params[dim]),
+        x: typeof r.params[dim] === 'number' ? Number(r.params[dim]) : String(r.params[dim]),
         series: others.length ? others.map((d) => valueText(d, r.params[d])).join(' ') : 'attention',
         mean: r.final.mean * 100,
         lo: (r.final.mean - sd) * 100,
@@ -286,12 +295,12 @@ export function sweepChartSpec(t: SweepTable, dim: SweepDimension): TopLevelSpec
       };
     });
   const base = t.rows.find((r) => !r.se && r.final.n > 0);
-  const xType = dim === 'ratio' ? 'ordinal' : 'nominal';
+  const xType = settingOf(dim)?.all.every((v) => typeof v === 'number') ? 'ordinal' : 'nominal';
   // Values in the table's order (the SE paper's: sigmoid, tanh, relu; standard, pre, post, identity).
-  const x = { field: 'x', type: xType, title: DIM_TITLE[dim], axis: { labelAngle: 0 }, sort: [...new Set(data.map((d) => d.x))] } as const;
+  const x = { field: 'x', type: xType, title: dimensionTitle(dim), axis: { labelAngle: 0 }, sort: [...new Set(data.map((d) => d.x))] } as const;
   // Series in the table's order (r numerically), not alphabetically.
   const series = [...new Set(data.map((d) => d.series))];
-  const color = { field: 'series', type: 'nominal', title: others.map((d) => DIM_TITLE[d]).join(', ') || null, sort: series } as const;
+  const color = { field: 'series', type: 'nominal', title: others.map((d) => dimensionTitle(d)).join(', ') || null, sort: series } as const;
   const layers: object[] = [
     { mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { field: 'lo', type: 'quantitative', title: 'final test accuracy %', scale: { zero: false } }, y2: { field: 'hi' }, color } },
     { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'mean', type: 'quantitative' }, color, tooltip: [{ field: 'mean', format: '.2f' }, { field: 'n' }] } },
@@ -306,7 +315,7 @@ export function sweepChartSpec(t: SweepTable, dim: SweepDimension): TopLevelSpec
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: `${t.model}: test accuracy against ${DIM_TITLE[dim]}`, subtitle: `sweep ${t.name}; mean ± std over seeds${base ? '; dashed: baseline without SE (band ± std)' : ''}` },
+    title: { text: `${t.model}: test accuracy against ${dimensionTitle(dim)}`, subtitle: `sweep ${t.name}; mean ± std over seeds${base ? '; dashed: baseline without SE (band ± std)' : ''}` },
     width: 360,
     height: 240,
     data: { values: data },
@@ -348,7 +357,7 @@ export function sweepCharts(t: SweepTable): ReportChart[] {
     { id: `sweep-${safe}-points`, title: `sweep ${t.name}: accuracy per point`, spec: sweepPointsChartSpec(t), caption },
     ...variedDimensions(t).map((dim) => ({
       id: `sweep-${safe}-${dim}`,
-      title: `sweep ${t.name}: accuracy against ${DIM_TITLE[dim]}`,
+      title: `sweep ${t.name}: accuracy against ${dimensionTitle(dim)}`,
       spec: sweepChartSpec(t, dim),
       caption,
     })),

@@ -7,31 +7,13 @@ import { sweepCharts, sweepCsv, sweepJson, sweepMarkdown, sweepTables, type Swee
 import { findRuns } from '../../runs/files.js';
 import { executeSweep, describeLrSchedule, planSweep, type SweepRequest } from '../../experiments/sweep.js';
 import { DEFAULT_OUT } from '../../experiments/presets.js';
-import {
-  parseAttentionKinds, parseEcaKernels, parseGates, parseIntegrations, parseRatios, parseSqueezes,
-  SWEEP_ECA_KERNELS, SWEEP_GATES, SWEEP_RATIOS, type SweepGrid,
-} from '../../experiments/sweep-plan.js';
-import { ATTENTION_KINDS } from '../../attention/index.js';
-import { SQUEEZE_MODES } from '../../attention/squeeze-excitation.js';
-import { SE_INTEGRATIONS } from '../../models/resnet.js';
 import { writeFileAtomic } from '../../util/atomic.js';
-import { addAttentionOptions, addTrainOptions, launchFrom, parseOverrides, type AttentionFlags, type TrainFlags } from '../options.js';
+import { planSweepExperiment } from '../../cluster/coordinator.js';
+import { addAttentionOptions, parseAttentionGrid, addTrainOptions, launchFrom, parseOverrides, type AttentionFlags, type TrainFlags } from '../options.js';
+import { addQueueOptions, parseQueueFlags, runQueued, type QueueFlags } from '../queued.js';
 import { stopOnInterrupt } from './train.js';
 
-type SweepFlags = TrainFlags & AttentionFlags & { model?: string; name?: string; baseline?: boolean; repeats?: string; preset?: string };
-
-/** `all` means the papers' values for that dimension. */
-function gridFrom(flags: SweepFlags): SweepGrid {
-  const all = (v: string | undefined) => v?.trim() === 'all';
-  return {
-    attention: all(flags.attention) ? [...ATTENTION_KINDS] : parseAttentionKinds(flags.attention ?? 'se'),
-    ratio: all(flags.seRatio) ? [...SWEEP_RATIOS] : parseRatios(flags.seRatio ?? '16'),
-    gate: all(flags.seGate) ? [...SWEEP_GATES] : parseGates(flags.seGate ?? 'sigmoid'),
-    squeeze: all(flags.seSqueeze) ? [...SQUEEZE_MODES] : parseSqueezes(flags.seSqueeze ?? 'avg'),
-    ecaKernel: all(flags.ecaKernel) ? ['adaptive', ...SWEEP_ECA_KERNELS] : parseEcaKernels(flags.ecaKernel ?? 'adaptive'),
-    integration: all(flags.integration) ? [...SE_INTEGRATIONS] : parseIntegrations(flags.integration ?? 'standard'),
-  };
-}
+type SweepFlags = TrainFlags & AttentionFlags & QueueFlags & { model?: string; name?: string; baseline?: boolean; repeats?: string; preset?: string };
 
 /** The sweep a command line asks for; every flag checked, nothing written. */
 export function sweepRequest(flags: SweepFlags): SweepRequest {
@@ -41,7 +23,7 @@ export function sweepRequest(flags: SweepFlags): SweepRequest {
   return {
     model: flags.model,
     ...(flags.name !== undefined ? { name: flags.name } : {}),
-    grid: gridFrom(flags),
+    grid: parseAttentionGrid(flags),
     baseline: flags.baseline ?? true,
     repeats,
     preset: flags.preset ?? 'se-cifar',
@@ -97,7 +79,7 @@ export function register(program: Command): void {
     .option('--dry-run', 'list the runs the sweep would train and exit')
     .option('--table', 'train nothing: print the tables of the sweeps under --out (all, or --name)');
   addAttentionOptions(cmd, true);
-  addTrainOptions(cmd, { recipe: 'the --preset\'s' }).action(async (opts: SweepFlags & { format?: string; charts?: string; dryRun?: boolean; table?: boolean }) => {
+  addQueueOptions(addTrainOptions(cmd, { recipe: 'the --preset\'s' })).action(async (opts: SweepFlags & { format?: string; charts?: string; dryRun?: boolean; table?: boolean }) => {
     const stop = stopOnInterrupt();
     try {
       const format = parseFormat(opts.format);
@@ -105,7 +87,9 @@ export function register(program: Command): void {
         await printTables(await tablesFor(opts.out ?? DEFAULT_OUT, opts.name), format, opts.charts);
         return;
       }
-      const plan = planSweep(sweepRequest(opts));
+      const request = sweepRequest(opts);
+      const plan = planSweep(request);
+      const queue = parseQueueFlags(opts);
       const { spec, jobs } = plan;
       console.error(
         `sweep ${spec.name}: ${spec.model}, ${jobs.length / spec.repeats} point${jobs.length / spec.repeats === 1 ? '' : 's'} × ${spec.repeats} seed${spec.repeats === 1 ? '' : 's'} = ${jobs.length} runs, preset ${plan.preset} ` +
@@ -116,7 +100,19 @@ export function register(program: Command): void {
         for (const j of jobs) console.log(`${j.dir}  seed ${j.seed}`);
         return;
       }
-      const outcome = await executeSweep(plan, launchFrom(opts, stop.signal));
+      const launch = launchFrom(opts, stop.signal);
+      if (queue) {
+        const experiment = await planSweepExperiment(request, plan, {
+          out: spec.out, resume: launch.resume, ...(launch.env.data !== undefined ? { data: launch.env.data } : {}), ...(launch.env.verify === false ? { verify: false } : {}),
+        });
+        const queued = await runQueued(experiment, queue, stop.signal);
+        if (queued.detached || queued.follow?.interrupted) return;
+        console.error(`sweep ${spec.name}: ${queued.trained} trained on the queue, ${queued.alreadyCompleted} already completed, ${queued.failed} failed`);
+        await printTables(await tablesFor(spec.out, spec.name), format, opts.charts);
+        if (queued.failed) process.exitCode = 1;
+        return;
+      }
+      const outcome = await executeSweep(plan, launch);
       console.error(`sweep ${spec.name}: ${outcome.trained} trained, ${outcome.skipped} already completed, ${outcome.failed.length} failed`);
       await printTables(await tablesFor(spec.out, spec.name), format, opts.charts);
       if (outcome.failed.length) process.exitCode = 1;
