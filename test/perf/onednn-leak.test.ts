@@ -1,3 +1,4 @@
+// Machine-dependent: resident memory depends on the allocator, the kernel and the load (npm run check:perf).
 // 200 training steps on onednn: the tensor count and the process's resident memory stay flat.
 // "Flat": after 20 warm-up steps (optimizer slots created, recycled buffers in the pool, V8 and
 // oneDNN caches filled) the tensor count never changes, and RSS at the end is within
@@ -8,11 +9,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
-import { addonLoadError } from '../src/backend/onednn/addon.js';
-import { se } from '../src/attention/index.js';
-import { plain10 } from '../src/models/plain10.js';
-import { makeTrainStep, randomBatch } from '../src/bench/step.js';
+import { registerOneDnnBackend } from '../../src/backend/onednn/backend.js';
+import { addonLoadError } from '../../src/backend/onednn/addon.js';
+import { se } from '../../src/attention/index.js';
+import { plain10 } from '../../src/models/plain10.js';
+import { makeTrainStep, randomBatch } from '../../src/bench/step.js';
 
 const available = registerOneDnnBackend();
 const skip = available ? false : `the onednn addon is not built (${addonLoadError()?.message.split('\n')[0]}); run node native/build.mjs`;
