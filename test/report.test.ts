@@ -263,7 +263,7 @@ describe('writing', () => {
 });
 
 test('short runs: a point per epoch, and the legend still shows solid test and dashed train lines', async () => {
-  const rows = [1, 2, 3].map((epoch) => ({ epoch, loss: 2 / epoch, acc: 0.2 * epoch, val_loss: 2.1 / epoch, val_acc: 0.18 * epoch, lr: 1e-3, seconds: 60, imagesPerSecond: 20 }));
+  const rows = [1, 2, 3].map((epoch) => ({ epoch, loss: 2 / epoch, acc: 0.2 * epoch, val_loss: 2.1 / epoch, val_acc: 0.18 * epoch, test_loss: 2.1 / epoch, test_acc: 0.18 * epoch, lr: 1e-3, seconds: 60, imagesPerSecond: 20 }));
   const svg = parse(await renderSvg(learningCurveSpec('t', [{ label: 'a', se: false, rows }, { label: 'b', se: true, rows }]), 'short'));
   // 2 runs × 2 splits × 2 panels lines; 2 runs × 2 splits × 3 epochs points per panel
   assert.equal(svg.querySelectorAll('g.mark-line.role-mark path').length, 8);

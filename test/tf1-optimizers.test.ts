@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/engine/checkpoint.js';
 import { makeOptimizer, type OptimizerPreset } from '../src/engine/optimizers.js';
+import { adamTf1ByHand, rmsPropTf1ByHand } from './tf1-rules.js';
 
 const available = registerOneDnnBackend();
 const skipOnednn = available ? false : 'the onednn addon is not built';
@@ -36,56 +37,6 @@ const GRADS = [
   [0.3, 0.01, 0, -1.5, -0.25],
   [0.25, -0.6, 1e-3, 0.5, 0.125],
 ];
-
-/**
- * TF1's Adam (training_ops.cc ApplyAdamNonCuda), step by step in float32:
- *   alpha = lr·sqrt(1 − β2^t)/(1 − β1^t); m += (g − m)(1 − β1); v += (g² − v)(1 − β2);
- *   w −= (m·alpha)/(sqrt(v) + ε), with β^t the float32 products of the beta_power variables.
- */
-function adamTf1ByHand(w0: number[], grads: number[][], lr: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): number[][] {
-  const b1 = f(beta1);
-  const b2 = f(beta2);
-  let p1 = b1;
-  let p2 = b2;
-  const w = w0.map(f);
-  const m = w.map(() => 0);
-  const v = w.map(() => 0);
-  const out: number[][] = [];
-  for (const g of grads) {
-    const alpha = f(f(f(lr) * f(Math.sqrt(f(1 - p2)))) / f(1 - p1));
-    for (let i = 0; i < w.length; i++) {
-      const gi = f(g[i]!);
-      m[i] = f(m[i]! + f(f(gi - m[i]!) * f(1 - b1)));
-      v[i] = f(v[i]! + f(f(f(gi * gi) - v[i]!) * f(1 - b2)));
-      w[i] = f(w[i]! - f(f(m[i]! * alpha) / f(f(Math.sqrt(v[i]!)) + f(eps))));
-    }
-    p1 = f(p1 * b1);
-    p2 = f(p2 * b2);
-    out.push([...w]);
-  }
-  return out;
-}
-
-/**
- * TF1's RMSProp (rmsprop.py: ms initialised to ones; training_ops.cc ApplyRMSProp), in float32:
- *   ms += (g² − ms)(1 − ρ); mom = mom·momentum + (g·lr)/sqrt(ms + ε); w −= mom.
- */
-function rmsPropTf1ByHand(w0: number[], grads: number[][], lr: number, rho = 0.9, momentum = 0, eps = 1e-10): number[][] {
-  const w = w0.map(f);
-  const ms = w.map(() => 1);
-  const mom = w.map(() => 0);
-  const out: number[][] = [];
-  for (const g of grads) {
-    for (let i = 0; i < w.length; i++) {
-      const gi = f(g[i]!);
-      ms[i] = f(ms[i]! + f(f(f(gi * gi) - ms[i]!) * f(1 - f(rho))));
-      mom[i] = f(f(mom[i]! * f(momentum)) + f(f(gi * f(lr)) / f(Math.sqrt(f(ms[i]! + f(eps))))));
-      w[i] = f(w[i]! - mom[i]!);
-    }
-    out.push([...w]);
-  }
-  return out;
-}
 
 /** The optimizer's weights after each of the given gradients, on the current backend. */
 function trajectory(preset: OptimizerPreset, w0: number[], grads: number[][]): number[][] {

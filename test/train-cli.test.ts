@@ -66,7 +66,7 @@ describe('selab train/run: bad input is a clear error, nothing written', () => {
   });
 
   it('a weights file that does not exist: a clear error, and no empty --out left behind', async () => {
-    const outcomes = await runCases({ caseIds: [1], flags: { ...flags(), weights: join(dir, 'missing.h5'), trainLimit: '8', testLimit: '8' } });
+    const outcomes = await runCases({ caseIds: [1], flags: { ...flags(), weights: join(dir, 'missing.h5'), trainLimit: '8', testLimit: '8', protocol: 'keras' } });
     assert.match(outcomes[0]!.error ?? '', /weights file .*missing\.h5 does not exist \(expected a Keras \.h5 weight file/);
     assert.equal(existsSync(out()), false);
   });

@@ -62,6 +62,8 @@ export function tinyRequest(out: string, overrides: Partial<RunRequest['config']
       weightDecay: 0,
       lrDecayEpochs: [],
       lrDecayFactor: 0.1,
+      protocol: 'keras',
+      validation: 'full',
       ...overrides,
     },
     buildModel: async () => tinyModel(),

@@ -27,6 +27,13 @@ export interface BatchOptions {
   limit?: number;
   /** Drop the last batch when smaller than batchSize (default false). */
   dropRemainder?: boolean;
+  /**
+   * Use only part of each epoch's order: cut into whole windows of `size` images (a partial window
+   * at the end is left out that epoch), of each window the first `use` images. With shuffling the
+   * images left out change every epoch. E.g. { size: 1024, use: 1024 }: only whole batches of
+   * 1024; { size: 1024, use: 128 }: the first eighth of each. Default: every image.
+   */
+  windows?: { size: number; use: number };
   numClasses?: number;
   /** Prepare the next batch in a worker thread while the current one is used (default true). */
   prefetch?: boolean;
@@ -128,8 +135,10 @@ class Prefetcher {
  * `epoch(e, fromStep)` continues exactly. Call `close()` when done (it stops the worker).
  */
 export class BatchIterator {
-  /** Images used per epoch (the split's count, or `limit`). */
+  /** Images the epochs draw from (the split's count, or `limit`). */
   readonly count: number;
+  /** Images each epoch yields: `count`, or fewer with `windows`. */
+  readonly perEpoch: number;
   readonly batchSize: number;
   readonly stepsPerEpoch: number;
   /** [height·k, width·k, channels]. */
@@ -137,6 +146,7 @@ export class BatchIterator {
   readonly spec: PrepSpec;
   private readonly shuffle: boolean;
   private readonly dropRemainder: boolean;
+  private readonly windows: { size: number; use: number } | undefined;
   private wantPrefetch: boolean;
   private prefetcher: Prefetcher | undefined;
   /**
@@ -169,7 +179,16 @@ export class BatchIterator {
     this.shuffle = options.shuffle ?? true;
     this.dropRemainder = options.dropRemainder ?? false;
     this.wantPrefetch = options.prefetch ?? true;
-    this.stepsPerEpoch = this.dropRemainder ? Math.floor(this.count / batchSize) : Math.ceil(this.count / batchSize);
+    this.windows = options.windows;
+    if (this.windows) {
+      const { size, use } = this.windows;
+      checkInt('windows.size', size, 1);
+      checkInt('windows.use', use, 1);
+      if (use > size) throw new RangeError(`batches: windows.use ${use} is more than windows.size ${size}`);
+      if (this.count < size) throw new RangeError(`batches: ${this.count} images hold no whole window of ${size}`);
+    }
+    this.perEpoch = this.windows ? Math.floor(this.count / this.windows.size) * this.windows.use : this.count;
+    this.stepsPerEpoch = this.dropRemainder ? Math.floor(this.perEpoch / batchSize) : Math.ceil(this.perEpoch / batchSize);
     this.imageShape = [split.height * upsample, split.width * upsample, split.channels];
     this.spec = {
       height: split.height,
@@ -188,14 +207,19 @@ export class BatchIterator {
     return this.prefetcher?.alive ?? false;
   }
 
-  /** The epoch's image order (indices into the split). */
+  /** The epoch's images in order (indices into the split): `perEpoch` of them. */
   order(epoch: number): Uint32Array {
-    return epochOrder(this.count, this.spec.seed, epoch, this.shuffle);
+    const full = epochOrder(this.count, this.spec.seed, epoch, this.shuffle);
+    if (!this.windows) return full;
+    const { size, use } = this.windows;
+    const picked = new Uint32Array(this.perEpoch);
+    for (let w = 0; w < this.perEpoch / use; w++) picked.set(full.subarray(w * size, w * size + use), w * use);
+    return picked;
   }
 
   /** Indices of batch `step` within an epoch order. */
   batchIndices(order: Uint32Array, step: number): Uint32Array {
-    return order.subarray(step * this.batchSize, Math.min((step + 1) * this.batchSize, this.count));
+    return order.subarray(step * this.batchSize, Math.min((step + 1) * this.batchSize, order.length));
   }
 
   /** Batch `step` of `epoch` as fresh typed arrays, prepared on the calling thread. */

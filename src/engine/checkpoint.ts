@@ -12,7 +12,7 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { dirname, join } from 'node:path';
 import { removeStaleTemps, withTempPath } from '../util/atomic.js';
 import { exists } from '../util/fs.js';
-import type { HistoryRow } from '../runs/files.js';
+import { normalizeRows, type HistoryRow } from '../runs/files.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
 const OLD_DIR = 'checkpoint.old';
@@ -234,7 +234,8 @@ export async function readCheckpointState(dir: string): Promise<CheckpointState>
   if (!isCheckpointState(state)) {
     throw damaged(path, 'expected a selab checkpoint state {"version": 1, "epoch", "rng": {"seed", "nextEpoch"}, "rows": [...], "optimizerIterations", "savedAt"}');
   }
-  return state;
+  // Rows saved before test_acc existed: see normalizeRows.
+  return { ...state, rows: normalizeRows(state.rows) };
 }
 
 /** Restores model weights and optimizer state in place; returns the saved state. Reads and checks every file before changing either. */

@@ -4,9 +4,10 @@
 // forward and backward in its own scope, and its gradients, weighted by its share of the step,
 // are summed; the optimizer then applies the sum once, so a step's update equals one taken on
 // the whole batch — except for BatchNorm, whose batch statistics (and moving-average updates)
-// come from each micro-batch.
+// come from each micro-batch, or, with `replicas`, from each group inside it.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { withBatchNormGroups } from '../models/batch-norm.js';
 
 export interface Batch {
   xs: tf.Tensor;
@@ -67,6 +68,24 @@ export interface TrainEpochOptions {
   signal?: AbortSignal;
   /** L2 weight decay on the decayed weights (see decaysWeight), added to their gradients as in PyTorch's SGD (default 0). */
   weightDecay?: number;
+  /**
+   * The reference protocol's view of a step as the TPU replicas took it (see ReplicaView). Without
+   * it BatchNorm takes statistics over each whole micro-batch and every micro-batch moves the
+   * moving averages, and the epoch's loss and accuracy cover every image.
+   */
+  replicas?: ReplicaView;
+}
+
+/**
+ * A step as TF1's keras_to_tpu_model ran it on 8 cores: each replica took its share of the batch
+ * (`shard` images), normalised BatchNorm over its own share, and moved its own copy of the moving
+ * averages; the model read back, and the metrics Keras logged, were replica 0's.
+ */
+export interface ReplicaView {
+  /** BatchNorm statistics per group of this many images (the shard, or less when memory forces a smaller micro-batch); must divide the micro-batch. */
+  group: number;
+  /** Images of replica 0's share: the step's loss and accuracy are those of its first `shard` images. */
+  shard: number;
 }
 
 /**
@@ -91,21 +110,44 @@ export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics>
   let seen = 0;
   let lossSum = 0;
   let correct = 0;
+  // Images the epoch's loss and accuracy cover: all of them, or replica 0's shares.
+  let metricSeen = 0;
   let accum: (tf.Tensor | null)[] = vars.map(() => null);
   let stepLoss: tf.Tensor = tf.scalar(0);
   let stepCorrect: tf.Tensor = tf.scalar(0);
+  const replicas = opts.replicas;
+  // With replicas: the loss sum and correct count of replica 0's share, and the images they cover.
+  let shardLoss: tf.Tensor = tf.scalar(0);
+  let shardCorrect: tf.Tensor = tf.scalar(0);
+  let shardSeen = 0;
 
   for await (const { xs, ys } of opts.batches) {
     const n = xs.shape[0]!;
     const share = n / stepSize;
+    // Images of this micro-batch inside replica 0's share of the step.
+    const inShard = replicas ? Math.max(0, Math.min(n, replicas.shard - stepSeen)) : 0;
     let mbCorrect: tf.Scalar | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const probs = model.apply(xs, { training: true }) as tf.Tensor;
-      mbCorrect = tf.keep(correctCount(ys, probs));
-      return tf.mul(categoricalCrossentropy(ys, probs), share) as tf.Scalar;
-    }, vars);
+    let mbShard: [tf.Scalar, tf.Scalar] | undefined;
+    const forward = () =>
+      tf.variableGrads(() => {
+        const probs = model.apply(xs, { training: true }) as tf.Tensor;
+        mbCorrect = tf.keep(correctCount(ys, probs));
+        if (inShard > 0) {
+          const [y0, p0] = [tf.slice(ys, 0, inShard), tf.slice(probs, 0, inShard)];
+          mbShard = [tf.keep(tf.mul(categoricalCrossentropy(y0, p0), inShard) as tf.Scalar), tf.keep(correctCount(y0, p0))];
+        }
+        return tf.mul(categoricalCrossentropy(ys, probs), share) as tf.Scalar;
+      }, vars);
+    // Replica 0 moved its moving averages once per step, by its own statistics: the step's first group.
+    const { value, grads } = replicas ? withBatchNormGroups({ size: replicas.group, movingAverages: stepSeen === 0 ? 'first' : 'none' }, forward) : forward();
     xs.dispose();
     ys.dispose();
+    if (mbShard) {
+      const [l, c] = [tf.add(shardLoss, mbShard[0]), tf.add(shardCorrect, mbShard[1])];
+      tf.dispose([shardLoss, shardCorrect, ...mbShard]);
+      [shardLoss, shardCorrect] = [l, c];
+      shardSeen += inShard;
+    }
     accum = vars.map((v, i) => {
       const g = grads[v.name];
       const prev = accum[i];
@@ -139,8 +181,18 @@ export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics>
     optimizer.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: accum[i]! })));
     tf.dispose(accum.filter((g): g is tf.Tensor => g !== null));
     accum = vars.map(() => null);
-    lossSum += loss * stepSeen;
-    correct += (await stepCorrect.data())[0]!;
+    if (replicas) {
+      // Keras logged replica 0's mean over its share; the epoch's figure is the mean over steps.
+      lossSum += (await shardLoss.data())[0]!;
+      correct += (await shardCorrect.data())[0]!;
+      metricSeen += shardSeen;
+      tf.dispose([shardLoss, shardCorrect]);
+      [shardLoss, shardCorrect, shardSeen] = [tf.scalar(0), tf.scalar(0), 0];
+    } else {
+      lossSum += loss * stepSeen;
+      correct += (await stepCorrect.data())[0]!;
+      metricSeen += stepSeen;
+    }
     seen += stepSeen;
     tf.dispose([stepLoss, stepCorrect]);
     stepLoss = tf.scalar(0);
@@ -149,19 +201,19 @@ export async function trainEpoch(opts: TrainEpochOptions): Promise<EpochMetrics>
     stepSize = Math.min(batchSize, images - seen);
     // The loss of this step alone, so that a non-finite one is seen at the step it happens.
     try {
-      opts.onStep?.({ step, steps, loss: lossSum / seen, stepLoss: loss, acc: correct / seen, images: seen, seconds: (performance.now() - start) / 1000 });
+      opts.onStep?.({ step, steps, loss: lossSum / metricSeen, stepLoss: loss, acc: correct / metricSeen, images: seen, seconds: (performance.now() - start) / 1000 });
     } catch (e) {
-      tf.dispose([stepLoss, stepCorrect]);
+      tf.dispose([stepLoss, stepCorrect, shardLoss, shardCorrect]);
       throw e;
     }
     if (opts.signal?.aborted) {
-      tf.dispose([stepLoss, stepCorrect]);
+      tf.dispose([stepLoss, stepCorrect, shardLoss, shardCorrect]);
       throw new DOMException(`stopped after step ${step}`, 'AbortError');
     }
   }
-  tf.dispose([stepLoss, stepCorrect, ...accum.filter((g): g is tf.Tensor => g !== null)]);
+  tf.dispose([stepLoss, stepCorrect, shardLoss, shardCorrect, ...accum.filter((g): g is tf.Tensor => g !== null)]);
   if (seen !== images) throw new Error(`the epoch produced ${seen + stepSeen} training images, expected ${images}`);
-  return { loss: lossSum / seen, acc: correct / seen, images: seen, seconds: (performance.now() - start) / 1000 };
+  return { loss: lossSum / metricSeen, acc: correct / metricSeen, images: seen, seconds: (performance.now() - start) / 1000 };
 }
 
 /** Test-split loss and accuracy with the model in inference mode (BN uses its moving statistics). */

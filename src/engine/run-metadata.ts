@@ -6,7 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { loadAddon } from '../backend/onednn/addon.js';
+import { REFERENCE_REPLICAS } from '../runs/config.js';
 import { packageRoot } from '../util/paths.js';
+import type { ReplicaView } from './loop.js';
 
 let cachedVersions: Record<string, string> | undefined;
 
@@ -33,13 +35,33 @@ export function gitCommit(): string | null {
   }
 }
 
-export function describeBatchNorm(model: tfl.LayersModel, batchSize: number, microBatch: number): string {
-  const hasBN = model.layers.some(function bn(l): boolean {
+export function hasBatchNorm(model: tfl.LayersModel): boolean {
+  return model.layers.some(function bn(l): boolean {
     const nested = l as tfl.LayersModel;
     return l.getClassName() === 'BatchNormalization' || (Array.isArray(nested.layers) && nested.layers.some(bn));
   });
-  if (!hasBN) return 'none (the model has no BatchNormalization)';
-  return microBatch === batchSize
-    ? `per batch of ${batchSize} images`
-    : `per micro-batch of ${microBatch} images (gradients accumulated over ${batchSize / microBatch} micro-batches per step of ${batchSize})`;
+}
+
+/**
+ * How BatchNorm takes its statistics in this run, in words, and the group size it uses (null
+ * without BatchNorm): the micro-batch, or under the reference protocol the replica's share.
+ */
+export function describeBatchNorm(model: tfl.LayersModel, batchSize: number, microBatch: number, replicas: ReplicaView | null = null): { text: string; group: number | null } {
+  if (!hasBatchNorm(model)) return { text: 'none (the model has no BatchNormalization)', group: null };
+  const accumulated = `gradients accumulated over ${batchSize / microBatch} micro-batches per step of ${batchSize}`;
+  if (!replicas) {
+    return {
+      text: microBatch === batchSize ? `per batch of ${batchSize} images` : `per micro-batch of ${microBatch} images (${accumulated})`,
+      group: microBatch,
+    };
+  }
+  const { group, shard } = replicas;
+  const moving = `moving averages from the first group of each step, as the reference's replica 0 kept them`;
+  if (group === shard) {
+    return { text: `per group of ${group} images, one replica's share of the batch as on the reference's ${REFERENCE_REPLICAS} TPU cores (${microBatch / group} per micro-batch of ${microBatch}; ${accumulated}); ${moving}`, group };
+  }
+  return {
+    text: `per group of ${group} images, NOT the reference's ${shard}: the micro-batch of ${microBatch} that memory allows holds less than one replica's share (${accumulated}); ${moving}`,
+    group,
+  };
 }

@@ -21,6 +21,7 @@ import { chooseMicroBatch, defaultMemoryBudget } from './microbatch.js';
 import { makeOptimizer, setLearningRate, type OptimizerName } from './optimizers.js';
 import { silentProgress, type ProgressSink } from './progress.js';
 import { openRun } from './resume.js';
+import { referenceValidationWindows, replicaView, validationSeed } from './protocol.js';
 import { describeBatchNorm, gitCommit, versions } from './run-metadata.js';
 import { stepLr } from './schedule.js';
 import { withSeededRandom } from './seed.js';
@@ -75,11 +76,38 @@ async function* asLoopBatches(source: AsyncGenerator<DataBatch>, preprocess: Pre
   }
 }
 
-function batchIterators(config: TrainContext['config'], train: Split, test: Split): { trainData: BatchIterator; testData: BatchIterator } {
+interface Iterators {
+  trainData: BatchIterator;
+  /** The whole test split (--test-limit images), in order. */
+  testData: BatchIterator;
+  /** The reference protocol's validation subset, reshuffled each epoch; null under keras (the validation is testData). */
+  validationData: BatchIterator | null;
+}
+
+/**
+ * The epoch's batches. Under the reference protocol an epoch trains on floor(N / batch) whole
+ * batches of a new permutation (the remainder unused that epoch), and validates on the first
+ * eighth of each of floor(test / batch) batches of a new permutation of the test split.
+ */
+function batchIterators(config: TrainContext['config'], train: Split, test: Split): Iterators {
   const common = { batchSize: config.microBatch, upsample: config.upsample, ...(config.normalize ? { normalize: config.normalize } : {}) };
+  const testLimit = config.testLimit !== null ? { limit: config.testLimit } : {};
+  const reference = config.protocol === 'reference';
+  const wholeBatches = (split: Split, limit: number | null, what: string): { size: number; use: number } => {
+    const images = Math.min(limit ?? split.count, split.count);
+    if (images < config.batchSize) throw new Error(`--protocol reference uses whole batches of ${config.batchSize}, and the ${what} has only ${images} images: lower --batch-size or use --protocol keras`);
+    return { size: config.batchSize, use: config.batchSize };
+  };
   return {
-    trainData: new BatchIterator(train, { ...common, seed: config.seed, augment: config.augment, ...(config.trainLimit !== null ? { limit: config.trainLimit } : {}) }),
-    testData: new BatchIterator(test, { ...common, shuffle: false, ...(config.testLimit !== null ? { limit: config.testLimit } : {}) }),
+    trainData: new BatchIterator(train, {
+      ...common, seed: config.seed, augment: config.augment,
+      ...(config.trainLimit !== null ? { limit: config.trainLimit } : {}),
+      ...(reference ? { windows: wholeBatches(train, config.trainLimit, 'training split') } : {}),
+    }),
+    testData: new BatchIterator(test, { ...common, shuffle: false, ...testLimit }),
+    validationData: reference
+      ? (wholeBatches(test, config.testLimit, 'test split'), new BatchIterator(test, { ...common, seed: validationSeed(config.seed), windows: referenceValidationWindows(config.batchSize), ...testLimit }))
+      : null,
   };
 }
 
@@ -98,13 +126,15 @@ function endOf(e: unknown, epoch: number, saved: number, dir: string): TrainEnd 
 /** run.json at the start: the run's description, configuration, size and provenance. */
 function newRunFile(req: RunRequest, config: TrainContext['config'], model: tfl.LayersModel, resumed: RunFile | null, rows: HistoryRow[]): RunFile {
   const now = new Date().toISOString();
+  const batchNorm = describeBatchNorm(model, config.batchSize, config.microBatch, replicaView(config));
   return {
     version: 1,
     id: req.id,
     ...req.describe,
     config,
     environment: req.environment,
-    batchNormStatistics: describeBatchNorm(model, config.batchSize, config.microBatch),
+    batchNormStatistics: batchNorm.text,
+    batchNormGroup: batchNorm.group,
     params: countParams(model),
     trainableParams: trainableParams(model),
     macs: macsPerImage(model),
@@ -115,13 +145,11 @@ function newRunFile(req: RunRequest, config: TrainContext['config'], model: tfl.
     resumes: resumed ? [...(resumed.resumes ?? []), { at: now, fromEpoch: rows.length }] : [],
     status: 'running',
     error: null,
-    ...summarizeRows(rows),
+    ...summarizeRows(rows, config.validation),
   };
 }
 
-interface EpochInputs {
-  trainData: BatchIterator;
-  testData: BatchIterator;
+interface EpochInputs extends Iterators {
   preprocess: PreprocessMode;
   callbacks: readonly Callback[];
   signal?: AbortSignal;
@@ -130,6 +158,7 @@ interface EpochInputs {
 /** One epoch of training at its scheduled lr, then validation: the epoch's history row. */
 async function trainAndValidate(epoch: number, ctx: TrainContext, io: EpochInputs): Promise<HistoryRow> {
   const { model, optimizer, config } = ctx;
+  const replicas = replicaView(config);
   const t0 = performance.now();
   const lr = stepLr(config.lr, epoch, config.lrDecayEpochs, config.lrDecayFactor);
   setLearningRate(optimizer, lr);
@@ -137,21 +166,25 @@ async function trainAndValidate(epoch: number, ctx: TrainContext, io: EpochInput
     model,
     optimizer,
     batches: asLoopBatches(io.trainData.epoch(epoch), io.preprocess),
-    images: io.trainData.count,
+    images: io.trainData.perEpoch,
     batchSize: config.batchSize,
     weightDecay: config.weightDecay,
+    ...(replicas ? { replicas } : {}),
     onStep: (info) => {
       for (const cb of io.callbacks) cb.onStep?.(info, ctx);
     },
     ...(io.signal ? { signal: io.signal } : {}),
   });
   const tested = await evaluate(model, asLoopBatches(io.testData.epoch(epoch), io.preprocess));
+  const validated = io.validationData ? await evaluate(model, asLoopBatches(io.validationData.epoch(epoch), io.preprocess)) : tested;
   return {
     epoch,
     loss: trained.loss,
     acc: trained.acc,
-    val_loss: tested.loss,
-    val_acc: tested.acc,
+    val_loss: validated.loss,
+    val_acc: validated.acc,
+    test_loss: tested.loss,
+    test_acc: tested.acc,
     lr,
     seconds: (performance.now() - t0) / 1000,
     imagesPerSecond: trained.images / trained.seconds,
@@ -182,16 +215,17 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
     if (state.rng.seed !== config.seed) throw new Error(`${checkpoint}: saved with seed ${state.rng.seed}, this run has --seed ${config.seed}`);
   }
 
-  const { trainData, testData } = batchIterators(config, req.train, req.test);
+  const iterators = batchIterators(config, req.train, req.test);
+  const { trainData, testData } = iterators;
   const ctx: TrainContext = {
     dir,
     label: req.label ?? req.id,
     config,
     model,
     optimizer,
-    trainImages: trainData.count,
+    trainImages: trainData.perEpoch,
     testImages: testData.count,
-    stepsPerEpoch: Math.ceil(trainData.count / config.batchSize),
+    stepsPerEpoch: Math.ceil(trainData.perEpoch / config.batchSize),
     rows,
     run: newRunFile(req, config, model, checkpoint !== null ? previous : null, rows),
   };
@@ -203,7 +237,7 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
     await callHook(callbacks, 'onTrainBegin', ctx);
     for (; epoch <= config.epochs; epoch++) {
       for (const cb of callbacks) cb.onEpochBegin?.(epoch, ctx);
-      const row = await trainAndValidate(epoch, ctx, { trainData, testData, preprocess, callbacks, ...(req.signal ? { signal: req.signal } : {}) });
+      const row = await trainAndValidate(epoch, ctx, { ...iterators, preprocess, callbacks, ...(req.signal ? { signal: req.signal } : {}) });
       ctx.rows = [...ctx.rows, row];
       await callHook(callbacks, 'onEpochEnd', row, ctx);
     }
@@ -216,6 +250,7 @@ export async function runTraining(req: RunRequest): Promise<RunFile> {
   } finally {
     await trainData.close();
     await testData.close();
+    await iterators.validationData?.close();
     optimizer.dispose();
     model.dispose();
   }

@@ -5,7 +5,7 @@ import { attentionFrom, type AttentionSpec } from '../attention/index.js';
 import { getOptimizerPreset, type OptimizerPresetId } from '../engine/optimizers.js';
 import { createModel, getModelEntry } from '../models/all.js';
 import type { ImagenetArch } from '../models/weights.js';
-import type { TrainConfig } from '../runs/config.js';
+import type { Protocol, TrainConfig } from '../runs/config.js';
 import { DEFAULT_SEED } from './presets.js';
 
 export type CaseModelName = 'plain10' | 'vgg16' | 'mobilenet';
@@ -94,9 +94,19 @@ export function caseImagenetArch(c: ReferenceCase): ImagenetArch | undefined {
   return entry.imagenet?.({ ...entry.defaults, inputShape: [...c.inputShape] });
 }
 
-/** The case's training as the reference study ran it: its optimizer preset, batch, epochs and input size. */
-export function casePreset(c: ReferenceCase): TrainConfig {
-  const optimizer = getOptimizerPreset(c.optimizer);
+/**
+ * TF1's optimizer for each of the reference's: the reference study compiled its models with
+ * tf.train.AdamOptimizer() and tf.train.RMSPropOptimizer(1e-5), not with Keras' own.
+ */
+const TF1_OPTIMIZER: Partial<Record<OptimizerPresetId, OptimizerPresetId>> = { adam: 'adam-tf1', rmsprop: 'rmsprop-tf1' };
+
+/**
+ * The case's training as the reference study ran it: its batch, epochs and input size, and under
+ * the 'reference' protocol (the default) its TensorFlow 1 optimizer and validation; under 'keras'
+ * the Keras optimizer of the same name and the whole test split.
+ */
+export function casePreset(c: ReferenceCase, protocol: Protocol = 'reference'): TrainConfig {
+  const optimizer = getOptimizerPreset(protocol === 'reference' ? (TF1_OPTIMIZER[c.optimizer] ?? c.optimizer) : c.optimizer);
   return {
     epochs: c.epochs,
     batchSize: c.batchSize,
@@ -116,5 +126,7 @@ export function casePreset(c: ReferenceCase): TrainConfig {
     weightDecay: 0,
     lrDecayEpochs: [],
     lrDecayFactor: 0.1,
+    protocol,
+    validation: protocol === 'reference' ? 'reference' : 'full',
   };
 }

@@ -37,7 +37,7 @@ export async function planModelRun(spec: ModelRunSpec, overrides: Partial<TrainC
   }
   const id = modelRunId(spec);
   const previous = await existingRun(join(out, id), resume);
-  const config = resolveConfig(previous?.config ?? { ...trainingPreset(spec.preset, overrides.epochs), upsample, inputShape: [...options.inputShape] }, overrides);
+  const config = resolveConfig(previous?.config ?? { ...trainingPreset(spec.preset, overrides.epochs, overrides.protocol), upsample, inputShape: [...options.inputShape] }, overrides);
   const imagenet = entry.imagenet?.(options);
   if (config.weights === 'imagenet' && !imagenet) throw new Error(`--weights imagenet: Keras has no ImageNet weights for ${spec.model}; use --weights none or a file`);
   return {

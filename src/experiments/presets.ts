@@ -1,7 +1,7 @@
 // Training recipes as complete configurations; flags override any field (resolveConfig). The
 // reference cases' own presets are in cases.ts.
 import { CIFAR10_MEAN, CIFAR10_STD } from '../data/batches.js';
-import type { TrainConfig } from '../runs/config.js';
+import type { Protocol, TrainConfig } from '../runs/config.js';
 
 /** `--normalize`: CIFAR-10's per-channel mean/std of pixel/255. */
 export const CIFAR10_NORMALIZE = { mean: [...CIFAR10_MEAN], std: [...CIFAR10_STD] };
@@ -34,7 +34,7 @@ export function scaledDecayEpochs(epochs: number): number[] {
 }
 
 /** What every from-scratch recipe shares at CIFAR-10's own size. */
-const SCRATCH_32: Omit<TrainConfig, 'epochs' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'augment' | 'normalize' | 'weightDecay' | 'lrDecayEpochs' | 'lrDecayFactor'> = {
+const SCRATCH_32: Omit<TrainConfig, 'epochs' | 'batchSize' | 'optimizer' | 'lr' | 'momentum' | 'augment' | 'normalize' | 'weightDecay' | 'lrDecayEpochs' | 'lrDecayFactor' | 'protocol' | 'validation'> = {
   microBatch: null, upsample: 1, inputShape: [32, 32, 3], trainLimit: null, testLimit: null, seed: DEFAULT_SEED, weights: 'none', preprocess: 'scale',
 };
 
@@ -44,21 +44,23 @@ export type TrainingPresetId = (typeof TRAINING_PRESET_IDS)[number];
 /**
  * se-cifar: the SE paper's recipe above (its lr milestones scaled to `epochs`). reference: the
  * reference study's from-scratch training (cases 1–2): Adam 1e-3, batch 1024, 100 epochs, no
- * augmentation.
+ * augmentation. Both train the Keras way unless `protocol` is 'reference' (then the reference
+ * preset's Adam is TF1's, and the validation the reference's subset).
  */
-export function trainingPreset(id: string, epochs?: number): TrainConfig {
+export function trainingPreset(id: string, epochs?: number, protocol: Protocol = 'keras'): TrainConfig {
+  const how = { protocol, validation: protocol === 'reference' ? 'reference' : 'full' } as const;
   if (id === 'se-cifar') {
     const r = SE_CIFAR_RECIPE;
     const n = epochs ?? r.epochs;
     return {
       ...SCRATCH_32, epochs: n, batchSize: r.batchSize, optimizer: r.optimizer, lr: r.lr, momentum: r.momentum, augment: r.augment,
-      normalize: CIFAR10_NORMALIZE, weightDecay: r.weightDecay, lrDecayEpochs: scaledDecayEpochs(n), lrDecayFactor: r.lrDecayFactor,
+      normalize: CIFAR10_NORMALIZE, weightDecay: r.weightDecay, lrDecayEpochs: scaledDecayEpochs(n), lrDecayFactor: r.lrDecayFactor, ...how,
     };
   }
   if (id === 'reference') {
     return {
-      ...SCRATCH_32, epochs: epochs ?? 100, batchSize: 1024, optimizer: 'adam', lr: 1e-3, momentum: null, augment: false,
-      normalize: null, weightDecay: 0, lrDecayEpochs: [], lrDecayFactor: 0.1,
+      ...SCRATCH_32, epochs: epochs ?? 100, batchSize: 1024, optimizer: protocol === 'reference' ? 'adam-tf1' : 'adam', lr: 1e-3, momentum: null, augment: false,
+      normalize: null, weightDecay: 0, lrDecayEpochs: [], lrDecayFactor: 0.1, ...how,
     };
   }
   throw new Error(`--preset ${JSON.stringify(id)}: expected one of ${TRAINING_PRESET_IDS.join(', ')}`);

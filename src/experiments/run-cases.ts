@@ -36,7 +36,7 @@ export async function planCases(caseIds: readonly number[], overrides: Partial<T
       id: runId,
       label: `case ${c.id}`,
       describe: { case: c.id, name: c.name, model: c.model, additions: [...c.additions], se: c.se, attention: c.attention, training: c.training, sweep: null },
-      config: resolveConfig(previous?.config ?? casePreset(c), overrides),
+      config: resolveConfig(previous?.config ?? casePreset(c, overrides.protocol ?? 'reference'), overrides),
       build: (loadBaseWeights) => buildCaseModel(c, loadBaseWeights ? { loadBaseWeights } : {}),
       ...(imagenet ? { imagenet } : {}),
     });

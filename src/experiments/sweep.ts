@@ -155,7 +155,7 @@ export function planSweep(req: SweepRequest): PlannedSweep {
     throw new Error(`--weights: sweep models train from scratch (got ${JSON.stringify(req.overrides.weights)}; only "none")`);
   }
   if (!(Number.isInteger(req.repeats) && req.repeats >= 1)) throw new Error(`--repeats must be an integer ≥ 1, got ${req.repeats}`);
-  const config = resolveConfig(trainingPreset(req.preset, req.overrides.epochs), req.overrides);
+  const config = resolveConfig(trainingPreset(req.preset, req.overrides.epochs, req.overrides.protocol), req.overrides);
   const spec: SweepSpec = {
     name: checkSweepName(req.name ?? req.model),
     model: model.name,

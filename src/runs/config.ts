@@ -3,6 +3,22 @@
 // recorded beside the configuration but not part of it: the same configuration on another
 // backend is the same experiment.
 
+/**
+ * How a run follows the reference experiment. 'reference': as its TensorFlow 1 script on an
+ * 8-core TPU did it — whole batches only (a new permutation each epoch, the remainder unused),
+ * BatchNorm statistics per replica's share of the batch, its reshuffled validation subset, and the
+ * metrics it logged (replica 0's). 'keras': as Keras does it on one device today.
+ */
+export const PROTOCOLS = ['reference', 'keras'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+/** Which validation drives a run's best epoch: the reference's subset (val_acc) or the whole test split (test_acc). */
+export const VALIDATIONS = ['reference', 'full'] as const;
+export type Validation = (typeof VALIDATIONS)[number];
+
+/** The reference experiment's TPU cores: each batch was split into 8 equal shares, one per replica. */
+export const REFERENCE_REPLICAS = 8;
+
 export interface Normalization {
   mean: number[];
   std: number[];
@@ -35,6 +51,10 @@ export interface TrainConfig {
   /** Epochs after which the lr is multiplied by lrDecayFactor. */
   lrDecayEpochs: number[];
   lrDecayFactor: number;
+  /** 'reference' (the seven cases) or 'keras' (sweeps, the quick job); see PROTOCOLS. */
+  protocol: Protocol;
+  /** 'reference' needs protocol 'reference': under 'keras' the validation is the full test split. */
+  validation: Validation;
 }
 
 export interface Environment {
@@ -46,7 +66,7 @@ export interface Environment {
 }
 
 /** What `--resume` may change; anything else must match the run being continued. */
-export const RESUMABLE_CHANGES: readonly (keyof TrainConfig)[] = ['epochs', 'lr', 'lrDecayEpochs', 'lrDecayFactor'];
+export const RESUMABLE_CHANGES: readonly (keyof TrainConfig)[] = ['epochs', 'lr', 'lrDecayEpochs', 'lrDecayFactor', 'validation'];
 
 /** The flag each field is set by, for error messages. */
 const FLAG: Record<keyof TrainConfig, string> = {
@@ -54,6 +74,7 @@ const FLAG: Record<keyof TrainConfig, string> = {
   momentum: '--optimizer', upsample: 'upsample', inputShape: 'inputShape', trainLimit: '--train-limit', testLimit: '--test-limit',
   seed: '--seed', weights: '--weights', preprocess: '--preprocess', augment: '--augment', normalize: '--normalize',
   weightDecay: '--weight-decay', lrDecayEpochs: '--lr-decay-epochs', lrDecayFactor: '--lr-decay-factor',
+  protocol: '--protocol', validation: '--validation',
 };
 
 export function validateConfig(config: TrainConfig): void {
@@ -74,6 +95,19 @@ export function validateConfig(config: TrainConfig): void {
   for (const e of config.lrDecayEpochs) intAtLeast('lrDecayEpochs', e, 1);
   if (!(config.lrDecayFactor > 0 && config.lrDecayFactor <= 1)) throw new Error(`--lr-decay-factor must be in (0, 1], got ${config.lrDecayFactor}`);
   if (config.normalize && config.preprocess !== 'scale') throw new Error(`--normalize replaces --preprocess ${config.preprocess}: use one or the other`);
+  if (!PROTOCOLS.includes(config.protocol)) throw new Error(`--protocol ${JSON.stringify(config.protocol)}: expected one of ${PROTOCOLS.join(', ')}`);
+  if (!VALIDATIONS.includes(config.validation)) throw new Error(`--validation ${JSON.stringify(config.validation)}: expected one of ${VALIDATIONS.join(', ')}`);
+  if (config.protocol === 'keras' && config.validation === 'reference') {
+    throw new Error('--validation reference needs --protocol reference (under --protocol keras the validation is the full test split: use --validation full)');
+  }
+  if (config.protocol === 'reference') {
+    const b = config.batchSize;
+    if (b % REFERENCE_REPLICAS !== 0) throw new Error(`--protocol reference splits each batch across the reference's ${REFERENCE_REPLICAS} TPU replicas: --batch-size must be a multiple of ${REFERENCE_REPLICAS}, got ${b}`);
+    for (const key of ['trainLimit', 'testLimit'] as const) {
+      const limit = config[key];
+      if (limit !== null && limit < b) throw new Error(`${FLAG[key]} ${limit}: --protocol reference uses whole batches of ${b} only (training and validation), so it needs at least ${b} images; raise it or use --protocol keras`);
+    }
+  }
 }
 
 /** The preset with the overrides applied, checked. */

@@ -4,17 +4,22 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { AttentionSpec } from '../attention/index.js';
 import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic.js';
-import type { Environment, TrainConfig } from './config.js';
+import type { Environment, TrainConfig, Validation } from './config.js';
 
 export const HISTORY_FILE = 'history.json';
 export const RUN_FILE = 'run.json';
 
 export interface HistoryRow {
   epoch: number;
+  /** Training loss and accuracy as the protocol logs them (under 'reference', replica 0's share of each step). */
   loss: number;
   acc: number;
+  /** The protocol's validation: the reference's subset under 'reference', the whole test split under 'keras'. */
   val_loss: number;
   val_acc: number;
+  /** The whole test split (--test-limit images), whatever the protocol. */
+  test_loss: number;
+  test_acc: number;
   lr: number;
   seconds: number;
   imagesPerSecond: number;
@@ -47,6 +52,8 @@ export interface RunFile extends RunDescription {
   config: TrainConfig;
   environment: Environment;
   batchNormStatistics: string;
+  /** Images per BatchNorm statistics group as trained; null when the model has no BatchNorm. */
+  batchNormGroup: number | null;
   params: number;
   trainableParams: number;
   macs: number | null;
@@ -59,21 +66,34 @@ export interface RunFile extends RunDescription {
   status: RunStatus;
   error: string | null;
   epochsCompleted: number;
-  final: { epoch: number; val_acc: number; val_loss: number } | null;
-  best: { epoch: number; val_acc: number } | null;
+  final: { epoch: number; val_acc: number; val_loss: number; test_acc: number; test_loss: number } | null;
+  /** The epoch `config.validation` ranks highest: by val_acc ('reference') or test_acc ('full'). */
+  best: { epoch: number; val_acc: number; test_acc: number } | null;
 }
 
-/** `final` is the last row; `best` the row with the highest test accuracy (the earliest on ties). */
-export function summarizeRows(rows: readonly HistoryRow[]): Pick<RunFile, 'epochsCompleted' | 'final' | 'best'> {
+/**
+ * `final` is the last row; `best` the row with the highest accuracy on the validation that
+ * `validation` names (val_acc for 'reference', test_acc for 'full'), the earliest on ties.
+ */
+export function summarizeRows(rows: readonly HistoryRow[], validation: Validation): Pick<RunFile, 'epochsCompleted' | 'final' | 'best'> {
   const last = rows[rows.length - 1];
   if (!last) return { epochsCompleted: 0, final: null, best: null };
+  const acc = (r: HistoryRow): number => (validation === 'reference' ? r.val_acc : r.test_acc);
   let best = last;
-  for (const r of rows) if (r.val_acc > best.val_acc || (r.val_acc === best.val_acc && r.epoch < best.epoch)) best = r;
+  for (const r of rows) if (acc(r) > acc(best) || (acc(r) === acc(best) && r.epoch < best.epoch)) best = r;
   return {
     epochsCompleted: last.epoch,
-    final: { epoch: last.epoch, val_acc: last.val_acc, val_loss: last.val_loss },
-    best: { epoch: best.epoch, val_acc: best.val_acc },
+    final: { epoch: last.epoch, val_acc: last.val_acc, val_loss: last.val_loss, test_acc: last.test_acc, test_loss: last.test_loss },
+    best: { epoch: best.epoch, val_acc: best.val_acc, test_acc: best.test_acc },
   };
+}
+
+/**
+ * Rows in today's shape. Rows written before test_acc existed come from runs that validated on
+ * the whole test split (the keras protocol), so their val_* are the test_* values.
+ */
+export function normalizeRows(rows: readonly HistoryRow[]): HistoryRow[] {
+  return rows.map((r) => ({ ...r, test_loss: r.test_loss ?? r.val_loss, test_acc: r.test_acc ?? r.val_acc }));
 }
 
 export async function writeHistory(dir: string, rows: readonly HistoryRow[]): Promise<void> {
@@ -103,7 +123,7 @@ export async function readHistory(dir: string): Promise<History> {
   const file = join(dir, HISTORY_FILE);
   const h = await readJson<History>(file);
   if (h.version !== 1 || !Array.isArray(h.rows)) throw new Error(`${file}: expected { "version": 1, "rows": [...] }`);
-  return h;
+  return { ...h, rows: normalizeRows(h.rows) };
 }
 
 export async function readRunFile(dir: string): Promise<RunFile> {
@@ -122,6 +142,9 @@ interface LegacyRunFields {
 /**
  * A run file in today's shape: older files kept backend and data in `config`, SE settings in
  * `seOptions`, and lacked the fields that had defaults (normalize, weight decay, lr schedule).
+ * Files from before the protocols were trained the Keras way and validated on the whole test
+ * split: protocol 'keras', validation 'full', test_* equal to val_*, and BatchNorm statistics per
+ * micro-batch.
  */
 export function normalizeRunFile(raw: RunFile): RunFile {
   const legacy = raw as RunFile & LegacyRunFields;
@@ -129,15 +152,23 @@ export function normalizeRunFile(raw: RunFile): RunFile {
   const { seOptions, ...run } = legacy;
   const attention: AttentionSpec | null =
     run.attention !== undefined ? run.attention : run.se ? ({ kind: 'se', ...(seOptions ?? {}) } as AttentionSpec) : null;
+  const final = run.final ? { ...run.final, test_acc: run.final.test_acc ?? run.final.val_acc, test_loss: run.final.test_loss ?? run.final.val_loss } : null;
+  const best = run.best ? { ...run.best, test_acc: run.best.test_acc ?? run.best.val_acc } : null;
+  const batchNormGroup = run.batchNormGroup !== undefined ? run.batchNormGroup : String(run.batchNormStatistics ?? '').startsWith('none') ? null : config.microBatch;
   return {
     ...run,
     attention,
+    final,
+    best,
+    batchNormGroup,
     config: {
       ...config,
       normalize: config.normalize ?? null,
       weightDecay: config.weightDecay ?? 0,
       lrDecayEpochs: config.lrDecayEpochs ?? [],
       lrDecayFactor: config.lrDecayFactor ?? 0.1,
+      protocol: config.protocol ?? 'keras',
+      validation: config.validation ?? 'full',
     },
     environment: run.environment ?? { backend: backend ?? 'unknown', data: data ?? 'unknown', threads: null },
   };

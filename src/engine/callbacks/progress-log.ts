@@ -15,7 +15,7 @@ export function progressLog(progress: ProgressSink, describe: string): Callback 
           `${ctx.trainImages} train / ${ctx.testImages} test images, ${config.optimizer} lr ${config.lr}${decay}` +
           (config.weightDecay ? `, weight decay ${config.weightDecay}` : '') +
           (config.normalize ? ', normalised' : '') +
-          `, backend ${ctx.run.environment.backend}` +
+          `, backend ${ctx.run.environment.backend}, protocol ${config.protocol}` +
           (ctx.rows.length > 0 ? `, resuming after epoch ${ctx.rows.length}` : ''),
       );
     },
@@ -29,6 +29,7 @@ export function progressLog(progress: ProgressSink, describe: string): Callback 
       progress.endEpoch(
         `${ctx.label} epoch ${row.epoch}/${ctx.config.epochs}: loss ${row.loss.toFixed(4)} acc ${row.acc.toFixed(4)} ` +
           `val_loss ${row.val_loss.toFixed(4)} val_acc ${row.val_acc.toFixed(4)} ` +
+          (ctx.config.protocol === 'reference' ? `test_loss ${row.test_loss.toFixed(4)} test_acc ${row.test_acc.toFixed(4)} ` : '') +
           `${row.imagesPerSecond.toFixed(1)} img/s ${formatDuration(row.seconds)}`,
       );
     },

@@ -38,7 +38,7 @@ export const runFiles: Callback = {
     const { config } = ctx;
     await saveCheckpoint(ctx.dir, ctx.model, ctx.optimizer, { epoch: row.epoch, rng: { seed: config.seed, nextEpoch: row.epoch + 1 }, rows: [...ctx.rows] });
     await writeHistory(ctx.dir, ctx.rows);
-    ctx.run = { ...ctx.run, ...summarizeRows(ctx.rows) };
+    ctx.run = { ...ctx.run, ...summarizeRows(ctx.rows, config.validation) };
     await writeRun(ctx);
   },
   async onTrainEnd(end, ctx) {
