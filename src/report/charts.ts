@@ -1,6 +1,7 @@
 // Vega-Lite specs for the report's charts: learning curves (SE runs drawn over their
 // baselines) and the cost of SE in parameters and multiply-accumulates.
 import type { TopLevelSpec } from 'vega-lite';
+import type { Protocol } from '../runs/config.js';
 import type { HistoryRow } from '../runs/files.js';
 import type { ConditionRow } from './tables.js';
 
@@ -9,6 +10,8 @@ export interface CurveSeries {
   label: string;
   se: boolean;
   rows: readonly HistoryRow[];
+  /** Under 'reference' the validation (val_*) is the reference's subset and is drawn apart from the test split (test_*). Default 'keras'. */
+  protocol?: Protocol;
 }
 
 // SE runs get warm colours and baselines cool ones, so "SE over its baseline" reads at a glance.
@@ -16,6 +19,9 @@ const COOL = ['#4c78a8', '#54a24b', '#72b7b2', '#9d755d'];
 const WARM = ['#e45756', '#f58518', '#b279a2', '#ff9da6'];
 const SOLID: number[] = [1, 0];
 const DASHED: number[] = [5, 3];
+const DOTTED: number[] = [1, 3];
+/** The line styles: the test split solid, training dashed, the reference's validation subset dotted. */
+const SPLITS = [['test', SOLID], ['train', DASHED], ['reference validation', DOTTED]] as const;
 
 function seriesColors(series: readonly CurveSeries[]): string[] {
   let cool = 0;
@@ -25,17 +31,25 @@ function seriesColors(series: readonly CurveSeries[]): string[] {
 
 /**
  * Train and test accuracy (left) and loss (right) against epoch for runs that belong together:
- * a baseline first, then the runs compared with it, which are drawn on top.
+ * a baseline first, then the runs compared with it, which are drawn on top. A reference-protocol
+ * run also gets its validation subset (val_*), dotted, beside the whole test split (test_*).
  */
 export function learningCurveSpec(title: string, series: readonly CurveSeries[]): TopLevelSpec {
   const values = series.flatMap((s) =>
     s.rows.flatMap((r) => [
-      { run: s.label, epoch: r.epoch, split: 'test', metric: 'accuracy', value: r.val_acc * 100 },
+      { run: s.label, epoch: r.epoch, split: 'test', metric: 'accuracy', value: (s.protocol === 'reference' ? r.test_acc : r.val_acc) * 100 },
       { run: s.label, epoch: r.epoch, split: 'train', metric: 'accuracy', value: r.acc * 100 },
-      { run: s.label, epoch: r.epoch, split: 'test', metric: 'loss', value: r.val_loss },
+      { run: s.label, epoch: r.epoch, split: 'test', metric: 'loss', value: s.protocol === 'reference' ? r.test_loss : r.val_loss },
       { run: s.label, epoch: r.epoch, split: 'train', metric: 'loss', value: r.loss },
+      ...(s.protocol === 'reference'
+        ? [
+            { run: s.label, epoch: r.epoch, split: 'reference validation', metric: 'accuracy', value: r.val_acc * 100 },
+            { run: s.label, epoch: r.epoch, split: 'reference validation', metric: 'loss', value: r.val_loss },
+          ]
+        : []),
     ]),
   );
+  const splits = SPLITS.filter(([name]) => values.some((v) => v.split === name));
   const labels = series.map((s) => s.label);
   const maxEpochs = Math.max(1, ...series.map((s) => s.rows.length));
   const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1 }, scale: { domainMin: 1 } };
@@ -51,8 +65,8 @@ export function learningCurveSpec(title: string, series: readonly CurveSeries[])
       encoding: {
         x, y, color,
         strokeDash: {
-          field: 'split', type: 'nominal' as const, title: null, sort: ['test', 'train'],
-          scale: { domain: ['test', 'train'], range: [SOLID, DASHED] },
+          field: 'split', type: 'nominal' as const, title: null, sort: splits.map(([name]) => name),
+          scale: { domain: splits.map(([name]) => name), range: splits.map(([, dash]) => dash) },
           legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolStrokeColor: '#555', symbolSize: 300 },
         },
       },

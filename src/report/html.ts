@@ -115,10 +115,11 @@ function conditionsTable(rows: readonly ConditionRow[], hasRun: ReadonlySet<numb
 
 function resultsTable(rows: readonly ResultRow[]): string {
   const header =
-    `<tr><th rowspan="2">Case</th><th rowspan="2">Status</th><th rowspan="2" class="num">Epochs</th><th rowspan="2">vs</th>` +
-    `<th colspan="2" class="group">Final epoch</th><th colspan="3" class="group">Best epoch</th><th colspan="2" class="group ref">Reference (published)</th></tr>` +
-    `<tr><th class="num">test acc %</th><th class="num">gain pp</th><th class="num">test acc %</th><th class="num">epoch</th><th class="num">gain pp</th>` +
+    `<tr><th rowspan="2">Case</th><th rowspan="2">Status</th><th rowspan="2" class="num">Epochs</th><th rowspan="2">Protocol</th><th rowspan="2">vs</th>` +
+    `<th colspan="3" class="group">Final epoch</th><th colspan="3" class="group">Best epoch</th><th colspan="2" class="group ref">Reference (published)</th></tr>` +
+    `<tr><th class="num">acc %</th><th class="num">gain pp</th><th class="num">test acc %</th><th class="num">acc %</th><th class="num">epoch</th><th class="num">gain pp</th>` +
     `<th class="num ref">test acc %</th><th class="num ref">gain pp</th></tr>`;
+  const notComparable = (r: ResultRow): HtmlCell => ({ html: `<span class="na" title="${escapeHtml(r.gainNote ?? '')}">n/a</span>` });
   return htmlTable(
     header,
     rows.map((r) => ({
@@ -130,12 +131,14 @@ function resultsTable(rows: readonly ResultRow[]): string {
           html: r.status === 'missing' ? DASH : `${r.epochsCompleted}${r.epochsPlanned === null ? '' : ` / ${r.epochsPlanned}`}`,
           col: 'epochs', className: 'num',
         },
+        { html: r.protocol === null ? DASH : escapeHtml(r.protocol === 'reference' && r.validation === 'full' ? 'reference (full validation)' : r.protocol), col: 'protocol' },
         { html: r.baselineCase === null ? DASH : `case ${r.baselineCase}`, col: 'baseline' },
         { html: pct(r.finalAcc), col: 'finalAcc', className: 'num' },
-        { ...gain(r.finalGain), col: 'finalGain' },
+        { ...(r.gainNote ? notComparable(r) : gain(r.finalGain)), col: 'finalGain' },
+        { html: pct(r.finalTestAcc), col: 'finalTestAcc', className: 'num' },
         { html: pct(r.bestAcc), col: 'bestAcc', className: 'num' },
         { html: r.bestEpoch === null ? DASH : String(r.bestEpoch), col: 'bestEpoch', className: 'num' },
-        { ...gain(r.bestGain), col: 'bestGain' },
+        { ...(r.gainNote ? notComparable(r) : gain(r.bestGain)), col: 'bestGain' },
         { html: r.referenceAcc.toFixed(2), col: 'referenceAcc', className: 'num ref' },
         { ...gain(r.referenceGain), col: 'referenceGain' },
       ],
@@ -244,6 +247,7 @@ function runsSection(runs: readonly LoadedRun[]): string {
       ...Object.entries(run.config).map(([k, v]): [string, unknown] => [k, k === 'lr' && typeof v === 'number' ? formatLr(v) : v]),
       ...Object.entries(run.environment).map(([k, v]): [string, unknown] => [k, v]),
       ['BatchNorm statistics', run.batchNormStatistics],
+      ['BatchNorm group', run.batchNormGroup],
       ['params', int(run.params)],
       ['trainable params', run.trainableParams == null ? null : int(run.trainableParams)],
       ['MACs / image', run.macs == null ? null : int(run.macs)],
@@ -287,8 +291,9 @@ function curveCharts(runs: readonly LoadedRun[], cases: readonly CaseInfo[]): { 
     const series: CurveSeries[] = [];
     const absent: string[] = [];
     for (const c of members) {
-      const rows = byCase.get(c.id)?.history?.rows ?? [];
-      if (rows.length) series.push({ label: caseLabel(c), se: c.se, rows });
+      const found = byCase.get(c.id);
+      const rows = found?.history?.rows ?? [];
+      if (rows.length) series.push({ label: caseLabel(c), se: c.se, rows, protocol: found!.run.config.protocol });
       else absent.push(`case ${c.id}`);
     }
     const names = members.map((c) => `case ${c.id}`).join(', ');
@@ -302,7 +307,24 @@ function curveCharts(runs: readonly LoadedRun[], cases: readonly CaseInfo[]): { 
       spec: learningCurveSpec(members.map(caseLabel).join(' vs '), series),
       caption:
         'Test (solid) and training (dashed) accuracy and loss per epoch; SE runs in warm colours over their baselines.' +
+        (series.some((s) => s.protocol === 'reference') ? " Reference-protocol runs: their validation subset dotted, the whole test split solid." : '') +
         (absent.length ? ` Not drawn (no completed epoch): ${absent.join(', ')}.` : ''),
+    });
+  }
+  // A case trained under more than one protocol in this folder: its runs side by side.
+  const byCaseAll = new Map<number, LoadedRun[]>();
+  for (const r of runs) if (r.run.case !== null && !r.run.sweep && r.history?.rows.length) byCaseAll.set(r.run.case, [...(byCaseAll.get(r.run.case) ?? []), r]);
+  for (const [caseId, list] of [...byCaseAll].sort((a, b) => a[0] - b[0])) {
+    if (new Set(list.map((r) => r.run.config.protocol)).size < 2) continue;
+    const c = byId.get(caseId);
+    const ordered = [...list].sort((a, b) => a.run.config.protocol.localeCompare(b.run.config.protocol) || a.run.id.localeCompare(b.run.id));
+    charts.push({
+      id: `curves-case-${caseId}-protocols`,
+      title: `Learning curves: case ${caseId}${c ? ` · ${c.name}` : ''} under each protocol`,
+      spec: learningCurveSpec(`case ${caseId} under each protocol`, ordered.map(({ run, history }, k) => ({ label: `${run.config.protocol} · ${run.id}`, se: k % 2 === 1, rows: history!.rows, protocol: run.config.protocol }))),
+      caption:
+        'The same case under --protocol keras and --protocol reference: the whole test split solid, training dashed, the reference\'s validation subset dotted. ' +
+        'Training accuracy and loss under reference are replica 0\'s (the first eighth of each batch), as the reference logged them.',
     });
   }
   for (const { run, history } of runs) {
@@ -310,7 +332,7 @@ function curveCharts(runs: readonly LoadedRun[], cases: readonly CaseInfo[]): { 
     charts.push({
       id: `curves-${anchor(run.id)}`,
       title: `Learning curves: ${run.id}`,
-      spec: learningCurveSpec(run.id, [{ label: `${run.id} · ${run.name}`, se: run.se, rows: history.rows }]),
+      spec: learningCurveSpec(run.id, [{ label: `${run.id} · ${run.name}`, se: run.se, rows: history.rows, protocol: run.config.protocol }]),
       caption: 'Test (solid) and training (dashed) accuracy and loss per epoch.',
     });
   }
@@ -444,7 +466,7 @@ ${conditionsTable(conditions, hasRun)}
 </section>
 <section id="results"><h2>Results</h2>
 ${resultsTable(results)}
-<p class="note">Test accuracy on the CIFAR-10 test split (10,000 images unless the run set a test limit). Gains are percentage points over the case in “vs”: final epoch against final epoch, best against best. The reference columns are the published experiment’s numbers.</p>
+<p class="note">acc %: accuracy on the run’s validation — the whole CIFAR-10 test split (10,000 images unless the run set a test limit) under --validation full, the reference’s reshuffled subset (an eighth of each whole batch of a new test permutation, as the reference’s Keras logged it) under --validation reference; test acc %: the whole test split at the final epoch. Gains are percentage points over the case in “vs”: final epoch against final epoch, best against best, and only between runs of the same protocol and validation (n/a otherwise). The reference columns are the published experiment’s numbers.</p>
 </section>
 <section id="curves"><h2>Learning curves</h2>
 ${curvesHtml}

@@ -21,13 +21,16 @@ const historySchema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'lr', 'seconds', 'imagesPerSecond'],
+        // test_* are filled in from val_* for rows written before they existed (normalizeRows).
+        required: ['epoch', 'loss', 'acc', 'val_loss', 'val_acc', 'test_loss', 'test_acc', 'lr', 'seconds', 'imagesPerSecond'],
         properties: {
           epoch: { type: 'integer', minimum: 1 },
           loss: { type: 'number' },
           acc: fraction,
           val_loss: { type: 'number' },
           val_acc: fraction,
+          test_loss: { type: 'number' },
+          test_acc: fraction,
           lr: { type: 'number' },
           seconds: { type: 'number', minimum: 0 },
           imagesPerSecond: { type: 'number', minimum: 0 },
@@ -60,13 +63,16 @@ const runSchema = {
     },
     config: {
       type: 'object',
-      required: ['epochs', 'batchSize', 'optimizer', 'lr', 'seed'],
+      // protocol and validation are filled in ('keras', 'full') for files written before they existed.
+      required: ['epochs', 'batchSize', 'optimizer', 'lr', 'seed', 'protocol', 'validation'],
       properties: {
         epochs: { type: 'integer', minimum: 0 },
         batchSize: { type: 'integer', minimum: 1 },
         optimizer: { type: 'string' },
         lr: { type: 'number' },
         seed: { type: 'integer' },
+        protocol: { enum: ['reference', 'keras'] },
+        validation: { enum: ['reference', 'full'] },
       },
     },
     environment: {
@@ -75,6 +81,7 @@ const runSchema = {
       properties: { backend: { type: 'string' }, data: { type: 'string' }, threads: { type: ['integer', 'null'] } },
     },
     attention: { anyOf: [{ type: 'null' }, { type: 'object', required: ['kind'], properties: { kind: { enum: ['se', 'eca'] } } }] },
+    batchNormGroup: { type: ['integer', 'null'], minimum: 1 },
     params: { type: 'integer', minimum: 0 },
     trainableParams: { type: 'integer', minimum: 0 },
     macs: nullableNumber,
@@ -88,13 +95,13 @@ const runSchema = {
     final: {
       anyOf: [
         { type: 'null' },
-        { type: 'object', required: ['epoch', 'val_acc'], properties: { epoch: { type: 'integer', minimum: 1 }, val_acc: fraction, val_loss: { type: 'number' } } },
+        { type: 'object', required: ['epoch', 'val_acc', 'test_acc'], properties: { epoch: { type: 'integer', minimum: 1 }, val_acc: fraction, val_loss: { type: 'number' }, test_acc: fraction, test_loss: { type: 'number' } } },
       ],
     },
     best: {
       anyOf: [
         { type: 'null' },
-        { type: 'object', required: ['epoch', 'val_acc'], properties: { epoch: { type: 'integer', minimum: 1 }, val_acc: fraction } },
+        { type: 'object', required: ['epoch', 'val_acc', 'test_acc'], properties: { epoch: { type: 'integer', minimum: 1 }, val_acc: fraction, test_acc: fraction } },
       ],
     },
   },

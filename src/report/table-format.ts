@@ -40,6 +40,7 @@ const conditionColumns: Column<ConditionRow>[] = [
   { title: 'params', cell: (r) => int(r.params), raw: (r) => String(r.params) },
   { title: 'trainable', cell: (r) => int(r.trainableParams), raw: (r) => (r.trainableParams === null ? '' : String(r.trainableParams)) },
   { title: 'MACs', cell: (r) => int(r.macs), raw: (r) => (r.macs === null ? '' : String(r.macs)) },
+  { title: 'protocol', cell: (r) => r.protocol ?? '' },
 ];
 
 function statusText(r: ResultRow): string {
@@ -54,17 +55,20 @@ const resultColumns: Column<ResultRow>[] = [
   { title: 'vs', cell: (r) => (r.baselineCase === null ? '' : String(r.baselineCase)) },
   { title: 'status', cell: statusText, raw: (r) => r.status },
   { title: 'epochs', cell: (r) => String(r.epochsCompleted) },
+  { title: 'protocol', cell: (r) => (r.protocol === 'reference' && r.validation === 'full' ? 'reference (full validation)' : (r.protocol ?? '')), raw: (r) => r.protocol ?? '' },
+  { title: 'validation', cell: (r) => r.validation ?? '' },
   { title: 'final acc %', cell: (r) => (r.status === 'missing' ? 'missing' : pct(r.finalAcc)), raw: (r) => pct(r.finalAcc) },
-  { title: 'final gain pp', cell: (r) => gain(r.finalGain) },
+  { title: 'final gain pp', cell: (r) => (r.gainNote ? 'n/a: protocols differ' : gain(r.finalGain)), raw: (r) => gain(r.finalGain) },
   { title: 'best acc %', cell: (r) => (r.status === 'missing' ? 'missing' : r.bestAcc === null ? '' : `${pct(r.bestAcc)} (ep ${r.bestEpoch})`), raw: (r) => pct(r.bestAcc) },
   { title: 'best epoch', cell: (r) => (r.bestEpoch === null ? '' : String(r.bestEpoch)) },
-  { title: 'best gain pp', cell: (r) => gain(r.bestGain) },
+  { title: 'best gain pp', cell: (r) => (r.gainNote ? 'n/a: protocols differ' : gain(r.bestGain)), raw: (r) => gain(r.bestGain) },
+  { title: 'test acc %', cell: (r) => (r.status === 'missing' ? '' : pct(r.finalTestAcc)), raw: (r) => pct(r.finalTestAcc) },
   { title: 'reference acc %', cell: (r) => r.referenceAcc.toFixed(2) },
   { title: 'reference gain pp', cell: (r) => gain(r.referenceGain) },
 ];
 
 function markdown<R>(title: string, columns: Column<R>[], rows: R[]): string {
-  const cols = columns.filter((c) => c.title !== 'best epoch');
+  const cols = columns.filter((c) => c.title !== 'best epoch' && c.title !== 'validation');
   const lines = [
     `### ${title}`,
     '',
@@ -94,9 +98,11 @@ export function formatTables(tables: Tables, format: TableFormat): string {
   return [
     markdown('Conditions', conditionColumns, tables.conditions),
     '',
-    markdown('Results (test accuracy)', resultColumns, tables.results),
+    markdown('Results (accuracy on each run\'s validation)', resultColumns, tables.results),
     '',
-    'Gains are percentage points over the baseline case (vs): 2 vs 1, 4 and 5 vs 3, 7 vs 6, at the final epoch and at each run\'s best epoch.',
+    'Gains are percentage points over the baseline case (vs): 2 vs 1, 4 and 5 vs 3, 7 vs 6, at the final epoch and at each run\'s best epoch, only between runs of the same protocol and validation ("n/a: protocols differ" otherwise).',
+    'acc %: the reference\'s validation subset (val_acc) for --validation reference, the whole test split for full; test acc %: the whole test split at the final epoch.',
     'Reference: the published accuracies of the reference experiment (100 epochs, full data). "missing": the case has not run in this output folder.',
+    ...tables.results.filter((r) => r.gainNote).map((r) => `Case ${r.case}: ${r.gainNote}.`),
   ].join('\n');
 }

@@ -1,6 +1,7 @@
 // The reference experiment's two tables (conditions; results with gains over each case's
 // baseline), computed from run files. Pure data: `selab table` and `selab report` format it.
 import { getOptimizerPreset } from '../engine/optimizers.js';
+import type { Protocol, Validation } from '../runs/config.js';
 import type { RunFile, RunStatus } from '../runs/files.js';
 import type { LoadedRun } from './load-runs.js';
 
@@ -36,6 +37,8 @@ export interface ConditionRow {
   params: number;
   trainableParams: number | null;
   macs: number | null;
+  /** The run's protocol; null until the case has run. */
+  protocol: Protocol | null;
 }
 
 export type CaseStatus = RunStatus | 'missing';
@@ -48,14 +51,25 @@ export interface ResultRow {
   runId: string | null;
   epochsCompleted: number;
   epochsPlanned: number | null;
-  /** Test accuracy as a fraction, at the last completed epoch; null until one has completed. */
+  /** How the run trained and which validation its accuracies are; null until the case has run. */
+  protocol: Protocol | null;
+  validation: Validation | null;
+  /**
+   * Accuracy as a fraction at the last completed epoch, on the run's validation: the reference's
+   * subset (val_acc) under --validation reference, the test split (test_acc) under full; null
+   * until an epoch has completed.
+   */
   finalAcc: number | null;
+  /** The whole test split's accuracy at the last completed epoch (equal to finalAcc under --validation full). */
+  finalTestAcc: number | null;
   finalEpoch: number | null;
-  /** Percentage points over the baseline's final accuracy; null when either is unknown. */
+  /** Percentage points over the baseline's final accuracy; null when either is unknown or they are not comparable (gainNote). */
   finalGain: number | null;
   bestAcc: number | null;
   bestEpoch: number | null;
   bestGain: number | null;
+  /** Why there is no gain although both runs have numbers: they ran under different protocols or validations. */
+  gainNote: string | null;
   /** Published, in percent. */
   referenceAcc: number;
   /** Published gain over the baseline, in percentage points; null for a baseline. */
@@ -117,11 +131,13 @@ export function buildTables(runs: readonly LoadedRun[], cases: readonly CaseInfo
       params: run?.params ?? c.expectedParams,
       trainableParams: run?.trainableParams ?? null,
       macs: run?.macs ?? null,
+      protocol: run?.config.protocol ?? null,
     };
   });
 
-  const partial = sorted.map((c): Omit<ResultRow, 'finalGain' | 'bestGain' | 'referenceGain'> => {
+  const partial = sorted.map((c): Omit<ResultRow, 'finalGain' | 'bestGain' | 'referenceGain' | 'gainNote'> => {
     const run = byCase.get(c.id)?.run;
+    const onTest = run?.config.validation !== 'reference';
     return {
       case: c.id,
       name: c.name,
@@ -130,9 +146,12 @@ export function buildTables(runs: readonly LoadedRun[], cases: readonly CaseInfo
       runId: run?.id ?? null,
       epochsCompleted: run?.epochsCompleted ?? 0,
       epochsPlanned: run?.config.epochs ?? null,
-      finalAcc: run?.final?.val_acc ?? null,
+      protocol: run?.config.protocol ?? null,
+      validation: run?.config.validation ?? null,
+      finalAcc: (onTest ? run?.final?.test_acc : run?.final?.val_acc) ?? null,
+      finalTestAcc: run?.final?.test_acc ?? null,
       finalEpoch: run?.final?.epoch ?? null,
-      bestAcc: run?.best?.val_acc ?? null,
+      bestAcc: (onTest ? run?.best?.test_acc : run?.best?.val_acc) ?? null,
       bestEpoch: run?.best?.epoch ?? null,
       referenceAcc: c.referenceAccuracy,
     };
@@ -140,12 +159,19 @@ export function buildTables(runs: readonly LoadedRun[], cases: readonly CaseInfo
   const partialById = new Map(partial.map((r) => [r.case, r]));
 
   const results = partial.map((r): ResultRow => {
-    const base = r.baselineCase === null ? undefined : partialById.get(r.baselineCase);
+    const found = r.baselineCase === null ? undefined : partialById.get(r.baselineCase);
     const baseRef = r.baselineCase === null ? undefined : referenceById.get(r.baselineCase);
+    // Gains only between runs trained and validated alike: side by side, not subtracted, otherwise.
+    const gainNote =
+      found && found.protocol !== null && r.protocol !== null && (found.protocol !== r.protocol || found.validation !== r.validation)
+        ? `not comparable: case ${r.case} ran under --protocol ${r.protocol} (validation ${r.validation}), case ${found.case} under ${found.protocol} (validation ${found.validation})`
+        : null;
+    const base = gainNote ? undefined : found;
     return {
       ...r,
       finalGain: r.finalAcc !== null && base?.finalAcc != null ? pp(r.finalAcc, base.finalAcc) : null,
       bestGain: r.bestAcc !== null && base?.bestAcc != null ? pp(r.bestAcc, base.bestAcc) : null,
+      gainNote,
       referenceGain: baseRef === undefined ? null : r.referenceAcc - baseRef,
     };
   });
