@@ -11,7 +11,7 @@ export const LAYERS = [
   ['runs'],
   ['engine'],
   ['experiments'],
-  ['report', 'bench'],
+  ['report', 'bench', 'cluster'],
   ['cli'],
 ];
 

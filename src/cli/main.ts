@@ -22,5 +22,7 @@ const program = new Command()
 (await import('./commands/table.js')).register(program);
 (await import('./commands/data.js')).register(program);
 (await import('./commands/bench.js')).register(program);
+(await import('./commands/worker.js')).register(program);
+(await import('./commands/queue.js')).register(program);
 
 await program.parseAsync(process.argv);

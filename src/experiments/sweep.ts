@@ -7,7 +7,7 @@ import { RunError } from '../engine/runner.js';
 import { stepLr } from '../engine/schedule.js';
 import { resolveConfig, type TrainConfig } from '../runs/config.js';
 import { readRunFile, type RunFile } from '../runs/files.js';
-import { openEnvironment, probeOut, trainPlanned, type Launch } from './plan.js';
+import { openEnvironment, probeOut, trainPlanned, type Launch, type PlannedRun } from './plan.js';
 import { trainingPreset } from './presets.js';
 import { checkSweepName, pointParams, repeatSeed, sweepModel, sweepPoints, sweepRunDir, type SweepGrid, type SweepModel, type SweepPoint } from './sweep-plan.js';
 
@@ -180,6 +180,31 @@ export function describeLrSchedule(config: TrainConfig): string {
   return parts.join(', ');
 }
 
+/**
+ * One job of a sweep as a planned run: its folder, description and seed. `resume` continues the
+ * run already in the folder (a new run when there is none).
+ */
+export function planSweepRun(plan: PlannedSweep, job: SweepJob, resume: boolean): PlannedRun {
+  const attention = job.point.attention;
+  return {
+    id: job.id,
+    label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
+    describe: {
+      case: null,
+      name: `${plan.model.name} ${job.point.id}`,
+      model: plan.model.name,
+      additions: [],
+      se: attention?.kind === 'se',
+      attention,
+      training: 'scratch',
+      sweep: job.sweep,
+    },
+    config: { ...plan.config, seed: job.seed },
+    build: () => plan.model.build(job.point, [32, 32, 3]),
+    resume,
+  };
+}
+
 /** Loads the data, selects the backend, then trains every job of the plan as an ordinary run. */
 export async function executeSweep(plan: PlannedSweep, launch: Launch): Promise<SweepOutcome> {
   const progress = launch.progress ?? makeProgress();
@@ -189,29 +214,7 @@ export async function executeSweep(plan: PlannedSweep, launch: Launch): Promise<
     log: (m) => progress.log(m),
     stopped: () => launch.signal?.aborted ?? false,
     train: async (job, previous) => {
-      const attention = job.point.attention;
-      await trainPlanned(
-        {
-          id: job.id,
-          label: `${plan.spec.name}/${job.point.id}/seed_${job.repeat}`,
-          describe: {
-            case: null,
-            name: `${plan.model.name} ${job.point.id}`,
-            model: plan.model.name,
-            additions: [],
-            se: attention?.kind === 'se',
-            attention,
-            training: 'scratch',
-            sweep: job.sweep,
-          },
-          config: { ...plan.config, seed: job.seed },
-          build: () => plan.model.build(job.point, [32, 32, 3]),
-          resume: previous !== null,
-        },
-        { ...launch, out: plan.spec.out, progress },
-        environment,
-        dataset,
-      );
+      await trainPlanned(planSweepRun(plan, job, previous !== null), { ...launch, out: plan.spec.out, progress }, environment, dataset);
     },
   });
 }
