@@ -1,6 +1,6 @@
 // selab's WGSL kernels on webgpu against the cpu backend: each fused optimizer update over a grid
 // of shapes (one element, less and more than a workgroup, ranks 1–4, many workgroups) against
-// tfjs-core's arithmetic in standard ops on cpu; each fused optimizer over three steps against
+// its optimizer's arithmetic (tfjs-core's or TF1's) in standard ops on cpu; each fused optimizer over three steps against
 // tfjs-core's optimizer on cpu, checking that webgpu ran the fused kernel; the two convolution
 // filter gradients over grids of shapes, strides and paddings against the cpu backend's kernels.
 // On SwiftShader (CI) these shaders are small and compile in seconds.
@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-layers' bundle registers tfjs-core's gradients, which the optimizer tests' minimize needs.
 import '@tensorflow/tfjs-layers';
-import { ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_UPDATE } from '../src/ops/kernel-names.js';
+import { ADAM_TF1_UPDATE, ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_TF1_UPDATE, RMSPROP_UPDATE } from '../src/ops/kernel-names.js';
+import { tf1AdamScalars } from '../src/engine/tf1-optimizers.js';
 import { makeOptimizer } from '../src/engine/optimizers.js';
 import { relativeError } from './relative-error.js';
 import { readAll, skipWithoutWebGpu } from './webgpu.js';
@@ -38,13 +39,15 @@ interface KernelCase {
   /** Range of each input's values (second moments and mean squares are non-negative). */
   ranges: [number, number][];
   attrs: Record<string, number>;
-  /** tfjs-core's optimizer arithmetic on the same inputs, in standard ops. */
+  /** The optimizer's arithmetic (tfjs-core's or TF1's) on the same inputs, in standard ops. */
   reference: (x: Record<string, tf.Tensor>) => tf.Tensor[];
 }
 
 const ADAM = { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, oneMinusAccBeta1: Math.fround(1 - Math.fround(0.9 * 0.9)), oneMinusAccBeta2: Math.fround(1 - Math.fround(0.999 * 0.999)) };
 const RMS = { lr: 0.001, decay: 0.9, momentum: 0.5, epsilon: 1e-7 };
 const MOM = { lr: 0.01, momentum: 0.9 };
+const ADAM_TF1 = tf1AdamScalars(0.001, 0.9, 0.999, 1e-8, 3);
+const RMS_TF1 = { lr: Math.fround(1e-5), oneMinusDecay: Math.fround(1 - Math.fround(0.9)), momentum: 0, epsilon: Math.fround(1e-10) };
 
 const CASES: KernelCase[] = [
   {
@@ -72,6 +75,28 @@ const CASES: KernelCase[] = [
     },
   },
   {
+    name: ADAM_TF1_UPDATE,
+    inputs: ['value', 'm', 'v', 'gradient'],
+    ranges: [[-1, 1], [-0.1, 0.1], [0, 0.01], [-1, 1]],
+    attrs: ADAM_TF1 as unknown as Record<string, number>,
+    reference: ({ value, m, v, gradient }) => {
+      const newM = tf.add(m!, tf.mul(tf.sub(gradient!, m!), ADAM_TF1.oneMinusBeta1));
+      const newV = tf.add(v!, tf.mul(tf.sub(tf.square(gradient!), v!), ADAM_TF1.oneMinusBeta2));
+      return [tf.sub(value!, tf.div(tf.mul(newM, ADAM_TF1.alpha), tf.add(tf.sqrt(newV), ADAM_TF1.epsilon))), newM, newV];
+    },
+  },
+  {
+    name: RMSPROP_TF1_UPDATE,
+    inputs: ['value', 'ms', 'mom', 'gradient'],
+    ranges: [[-1, 1], [0.5, 1], [-0.01, 0.01], [-1, 1]],
+    attrs: RMS_TF1,
+    reference: ({ value, ms, mom, gradient }) => {
+      const newMs = tf.add(ms!, tf.mul(tf.sub(tf.square(gradient!), ms!), RMS_TF1.oneMinusDecay));
+      const newMom = tf.add(tf.mul(mom!, RMS_TF1.momentum), tf.div(tf.mul(gradient!, RMS_TF1.lr), tf.sqrt(tf.add(newMs, RMS_TF1.epsilon))));
+      return [tf.sub(value!, newMom), newMs, newMom];
+    },
+  },
+  {
     name: MOMENTUM_UPDATE,
     inputs: ['value', 'acc', 'gradient'],
     ranges: [[-1, 1], [-0.1, 0.1], [-1, 1]],
@@ -95,7 +120,7 @@ async function runOn(backend: string, c: KernelCase, shape: number[], fn: (x: Re
 }
 
 for (const c of CASES) {
-  test(`${c.name} in WGSL equals tfjs-core's arithmetic on cpu, shapes ${SHAPES.map((s) => s.join('×')).join(', ')}`, { skip, timeout: 300_000 }, async () => {
+  test(`${c.name} in WGSL equals its optimizer's float32 arithmetic in standard ops on cpu, shapes ${SHAPES.map((s) => s.join('×')).join(', ')}`, { skip, timeout: 300_000 }, async () => {
     for (const shape of SHAPES) {
       const want = await runOn('cpu', c, shape, (x) => tf.tidy(() => c.reference(x)));
       const before = tf.memory().numTensors;
@@ -149,6 +174,11 @@ test("the fused Adam on webgpu equals tfjs-core's Adam on cpu over three steps",
 
 test("the fused RMSProp on webgpu equals tfjs-core's RMSProp on cpu over three steps", { skip, timeout: 300_000 }, async () => {
   await compareOptimizers(tf.train.rmsprop(0.01, 0.9, 0, 1e-7, false), makeOptimizer({ name: 'rmsprop', lr: 0.01 }), RMSPROP_UPDATE);
+});
+
+test("TF1's Adam and RMSProp on webgpu (fused) equal their standard-op form on cpu over three steps", { skip, timeout: 300_000 }, async () => {
+  await compareOptimizers(makeOptimizer('adam-tf1'), makeOptimizer('adam-tf1'), ADAM_TF1_UPDATE);
+  await compareOptimizers(makeOptimizer({ name: 'rmsprop-tf1', lr: 1e-3 }), makeOptimizer({ name: 'rmsprop-tf1', lr: 1e-3 }), RMSPROP_TF1_UPDATE);
 });
 
 test("the fused momentum SGD on webgpu equals tfjs-core's on cpu over three steps", { skip, timeout: 300_000 }, async () => {

@@ -1,11 +1,14 @@
-// Adam, RMSProp and momentum SGD updates in WGSL: each new tensor (value and every state tensor)
+// Adam, RMSProp (tfjs-core's and TF1's) and momentum SGD updates in WGSL: each new tensor (value and every state tensor)
 // is one elementwise pass that reads the old value, state and gradient, where tfjs-core's
 // optimizers run about a dozen (Adam), nine (RMSProp) or three (momentum) kernels per weight
 // tensor, each with its own output buffer. tfjs-backend-webgpu's programs write a single output,
 // so an update of k tensors is k programs that repeat the few multiplications they share. The
 // arithmetic is tfjs-core's, in its order (as the onednn kernels, native/src/optimizer.cc).
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_UPDATE, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropUpdateAttrs } from '../../../ops/kernel-names.js';
+import {
+  ADAM_TF1_UPDATE, ADAM_UPDATE, MOMENTUM_UPDATE, RMSPROP_TF1_UPDATE, RMSPROP_UPDATE,
+  type AdamTf1UpdateAttrs, type AdamUpdateAttrs, type MomentumUpdateAttrs, type RmsPropTf1UpdateAttrs, type RmsPropUpdateAttrs,
+} from '../../../ops/kernel-names.js';
 import { flat, flatProgram, type WebGpuBackendLike } from '../program.js';
 
 interface UpdateSpec {
@@ -57,6 +60,38 @@ const SPECS: UpdateSpec[] = [
     body: `
       let g = G[index];
       let s = MS[index] * uniforms.decay + (g * g) * uniforms.oneMinusDecay;
+      let m = MOM[index] * uniforms.momentum + (g * uniforms.lr) / sqrt(s + uniforms.epsilon);
+      let w = W[index] - m;`,
+    outputs: ['w', 's', 'm'],
+  },
+  {
+    kernelName: ADAM_TF1_UPDATE,
+    inputs: [['value', 'W'], ['m', 'M'], ['v', 'V'], ['gradient', 'G']],
+    uniforms: [
+      ['alpha', (a: AdamTf1UpdateAttrs) => a.alpha],
+      ['oneMinusBeta1', (a: AdamTf1UpdateAttrs) => a.oneMinusBeta1],
+      ['oneMinusBeta2', (a: AdamTf1UpdateAttrs) => a.oneMinusBeta2],
+      ['epsilon', (a: AdamTf1UpdateAttrs) => a.epsilon],
+    ],
+    body: `
+      let g = G[index];
+      let m = M[index] + (g - M[index]) * uniforms.oneMinusBeta1;
+      let v = V[index] + (g * g - V[index]) * uniforms.oneMinusBeta2;
+      let w = W[index] - (m * uniforms.alpha) / (sqrt(v) + uniforms.epsilon);`,
+    outputs: ['w', 'm', 'v'],
+  },
+  {
+    kernelName: RMSPROP_TF1_UPDATE,
+    inputs: [['value', 'W'], ['ms', 'MS'], ['mom', 'MOM'], ['gradient', 'G']],
+    uniforms: [
+      ['lr', (a: RmsPropTf1UpdateAttrs) => a.lr],
+      ['oneMinusDecay', (a: RmsPropTf1UpdateAttrs) => a.oneMinusDecay],
+      ['momentum', (a: RmsPropTf1UpdateAttrs) => a.momentum],
+      ['epsilon', (a: RmsPropTf1UpdateAttrs) => a.epsilon],
+    ],
+    body: `
+      let g = G[index];
+      let s = MS[index] + (g * g - MS[index]) * uniforms.oneMinusDecay;
       let m = MOM[index] * uniforms.momentum + (g * uniforms.lr) / sqrt(s + uniforms.epsilon);
       let w = W[index] - m;`,
     outputs: ['w', 's', 'm'],
