@@ -9,6 +9,11 @@ with torch.set_num_threads(--threads), and prints one JSON object on stdout:
 A training step is forward + cross-entropy + backward + Adam, as selab's runner takes it; an
 inference step is a forward pass in eval mode without autograd. Each figure is the median of
 --steps timed steps after --warmup untimed ones.
+
+--device cuda runs the same on an NVIDIA GPU: fp32, channels-last, cudnn.benchmark on, each step
+timed to torch.cuda.synchronize(). --tf32 off (the default) forbids TF32 in matmuls and
+convolutions, the fp32 figure; on allows it (PyTorch's fast path on Ampere and later); both
+measures each model twice. Rows then carry "device" and "tf32".
 """
 import argparse
 import json
@@ -121,26 +126,38 @@ def keras_param_count(model):
     return sum(p.numel() for p in model.parameters()) + running
 
 
-def median_seconds(fn, warmup, steps):
+def median_seconds(fn, warmup, steps, sync=lambda: None):
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 
-def bench(name, batch, phases, warmup, steps):
+def set_tf32(allowed):
+    torch.backends.cuda.matmul.allow_tf32 = allowed
+    torch.backends.cudnn.allow_tf32 = allowed
+
+
+def bench(name, batch, phases, warmup, steps, device="cpu", tf32=None):
     torch.manual_seed(0)
-    model = BUILDERS[name]().to(memory_format=torch.channels_last)
+    model = BUILDERS[name]()
     params = keras_param_count(model)
     if params != EXPECTED_PARAMS[name]:
         raise SystemExit(f"torch_peer: {name} has {params} parameters, expected {EXPECTED_PARAMS[name]}")
+    model = model.to(device=device, memory_format=torch.channels_last)
     size = INPUT_SIZE[name]
-    x = torch.rand(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    extra = {} if device == "cpu" else {"device": device, "tf32": tf32}
+    if device == "cuda":
+        set_tf32(tf32)
     rows = []
     if "train" in phases:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -152,8 +169,8 @@ def bench(name, batch, phases, warmup, steps):
             loss.backward()
             opt.step()
 
-        t = median_seconds(train_step, warmup, steps)
-        rows.append({"model": name, "phase": "train", "batch": batch, "imagesPerSecond": batch / t, "params": params})
+        t = median_seconds(train_step, warmup, steps, sync)
+        rows.append({"model": name, "phase": "train", "batch": batch, "imagesPerSecond": batch / t, "params": params, **extra})
     if "infer" in phases:
         model.eval()
 
@@ -161,8 +178,8 @@ def bench(name, batch, phases, warmup, steps):
             with torch.inference_mode():
                 model(x)
 
-        t = median_seconds(infer_step, warmup, steps)
-        rows.append({"model": name, "phase": "infer", "batch": batch, "imagesPerSecond": batch / t, "params": params})
+        t = median_seconds(infer_step, warmup, steps, sync)
+        rows.append({"model": name, "phase": "infer", "batch": batch, "imagesPerSecond": batch / t, "params": params, **extra})
     return rows
 
 
@@ -174,6 +191,8 @@ def main():
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--tf32", default="off", choices=["off", "on", "both"], help="with --device cuda: TF32 in matmuls and convolutions")
     parser.add_argument("--check-params", action="store_true", help="only build the models and check their parameter counts")
     args = parser.parse_args()
 
@@ -191,10 +210,19 @@ def main():
         print(json.dumps({"params": counts}))
         sys.exit(1 if bad else 0)
     phases = set(args.phases.split(","))
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    tf32_modes = [None]
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("torch_peer: --device cuda, but torch.cuda.is_available() is False")
+        torch.backends.cudnn.benchmark = True
+        info.update(device=torch.cuda.get_device_name(0), cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+        tf32_modes = {"off": [False], "on": [True], "both": [False, True]}[args.tf32]
     rows = []
-    for name, batch in zip(models, batches):
-        rows += bench(name, batch, phases, args.warmup, args.steps)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}))
+    for tf32 in tf32_modes:
+        for name, batch in zip(models, batches):
+            rows += bench(name, batch, phases, args.warmup, args.steps, args.device, tf32)
+    print(json.dumps({**info, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -13,14 +13,24 @@ export type WebGpuRegistration = { ok: true; adapter: AdapterReport } | { ok: fa
 
 let registration: Promise<WebGpuRegistration> | undefined;
 
+/** A variable specifier keeps the package optional for typechecking (and out of bundles). */
+const PACKAGE = '@tensorflow/tfjs-backend-webgpu';
+let loadPackage: () => Promise<unknown> = () => import(PACKAGE);
+
+/**
+ * How to load @tensorflow/tfjs-backend-webgpu, for a bundle that carries it inside (its loader
+ * imports it by name so that the bundler includes it); before the first selectBackend.
+ */
+export function setWebGpuPackageLoader(loader: () => Promise<unknown>): void {
+  loadPackage = loader;
+}
+
 async function register(): Promise<WebGpuRegistration> {
   const probe = await probeWebGpu();
   if (!probe.ok) return probe;
-  // A variable specifier keeps the package optional for typechecking. It registers the backend
-  // factory when imported (navigator.gpu must exist by then).
-  const specifier = '@tensorflow/tfjs-backend-webgpu';
+  // The package registers its backend factory when imported; navigator.gpu must exist by then.
   try {
-    await import(specifier);
+    await loadPackage();
   } catch (e) {
     const message = (e as Error).message;
     return {
