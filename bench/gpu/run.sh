@@ -16,8 +16,8 @@
 # --models LIST, --train-limit N / --test-limit N (shorter "epochs", for a smoke test),
 # --train-args 'FLAGS' (more flags for the two `selab train` runs, e.g. '--batch-size 8'),
 # --no-bench, --no-torch, --no-profile, --no-epochs. Environment: OUT; SELAB_DATA (CIFAR-10 as an archive or folder;
-# otherwise a random stand-in of the same size is made, see make-data.mjs); PYTHON (default
-# python3); VK_DRIVER_FILES (the NVIDIA Vulkan ICD file, found on its own when unset).
+# otherwise a random stand-in of the same size is made, see make-data.mjs); PYTHON (default: the
+# first of python3, /usr/bin/python3, python that imports torch); VK_DRIVER_FILES (the NVIDIA Vulkan ICD file, found on its own when unset).
 #
 # Smoke test without a GPU (SwiftShader, as in CI):
 #   bench/gpu/prepare.sh && VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json \
@@ -31,7 +31,11 @@ BUNDLE=$(cd "$BUNDLE" 2>/dev/null && pwd) || { echo "run.sh: no bundle at $BUNDL
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-PYTHON=${PYTHON:-python3}
+# The first Python that has PyTorch (it also unpacks what xz would, where xz is missing).
+if [ -z "${PYTHON:-}" ]; then
+  for p in python3 /usr/bin/python3 python; do "$p" -c 'import torch' 2>/dev/null && { PYTHON=$p; break; }; done
+  PYTHON=${PYTHON:-python3}
+fi
 
 STEPS=5 WARMUP=2 BATCH= MODELS=plain10,plain10-se,vgg16-bn-se,mobilenet,mobilenet-se
 TRAIN_LIMIT= TEST_LIMIT= TRAIN_ARGS= BENCH=1 TORCH=1 EPOCHS=1 PROFILE=1

@@ -6,6 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { loadAddon } from '../backend/onednn/addon.js';
+import { webgpuAdapter } from '../backend/webgpu/backend.js';
+import { describeAdapter } from '../backend/webgpu/dawn.js';
 import { REFERENCE_REPLICAS } from '../runs/config.js';
 import { packageRoot } from '../util/paths.js';
 import type { ReplicaView } from './loop.js';
@@ -19,7 +21,8 @@ export function versions(backend: string): Record<string, string> {
     cachedVersions = { selab: pkg.version, tfjs: tf.version_core, node: process.version };
   }
   const dnnl = backend === 'onednn' ? loadAddon()?.info() : undefined;
-  return { ...cachedVersions, backend, ...(dnnl ? { dnnl: dnnl.dnnl, threads: String(dnnl.threads) } : {}) };
+  const gpu = backend === 'webgpu' ? webgpuAdapter() : undefined;
+  return { ...cachedVersions, backend, ...(dnnl ? { dnnl: dnnl.dnnl, threads: String(dnnl.threads) } : {}), ...(gpu ? { gpu: describeAdapter(gpu) } : {}) };
 }
 
 /** The native thread count on onednn; null where the backend has none to set. */
