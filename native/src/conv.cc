@@ -6,6 +6,11 @@
 //   [N, H, W, C, KH, KW, O, Ho, Wo, strideH, strideW, dilationH, dilationW,
 //    padTop, padLeft, padBottom, padRight, groups]
 // groups is 1 for a plain convolution and C for a depthwise one (O = C * multiplier).
+//
+// Dense 3x3 stride-1 convolutions may run as oneDNN's Winograd F(4x4, 3x3) primitives, which
+// need 2.25x fewer multiplications but take their activations in a blocked layout (nChw16c):
+// the NHWC arrays are reordered into process-wide scratch buffers around the primitive. See
+// UseWinograd for which layers, and SELAB_ONEDNN_WINOGRAD=auto|on|off.
 #include <cstdlib>
 #include <cstring>
 
@@ -48,6 +53,92 @@ bool& BlockedWeights() {
 
 memory::desc ActivationDesc(int64_t n, int64_t c, int64_t h, int64_t w) { return F32Desc({n, c, h, w}, tag::nhwc); }
 
+enum class WinogradMode { kOff, kOn, kAuto };
+
+WinogradMode& Winograd() {
+  static WinogradMode mode = [] {
+    const char* env = std::getenv("SELAB_ONEDNN_WINOGRAD");
+    if (env && std::strcmp(env, "off") == 0) return WinogradMode::kOff;
+    if (env && std::strcmp(env, "on") == 0) return WinogradMode::kOn;
+    return WinogradMode::kAuto;
+  }();
+  return mode;
+}
+
+enum class Pass { kForward, kBackwardData, kBackwardWeights };
+
+// Whether a convolution runs as Winograd. `on` tries it for every dense 3x3 stride-1 layer
+// (oneDNN may still refuse, then it runs direct). `auto` keeps the layers where Winograd,
+// its reorders included, measured faster than the direct NHWC primitive on the plain10 and
+// VGG16 layers (bench/onednn-winograd.cc; docs/benchmarks.md, "Winograd convolutions"):
+// equal input and output channels, at least 64 of them. The channel-changing layers (64->128,
+// 128->256) gain nothing, and the 3-channel input layer loses.
+bool UseWinograd(const Geometry& g, Pass pass) {
+  const WinogradMode mode = Winograd();
+  if (mode == WinogradMode::kOff) return false;
+  const bool eligible = g.groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+                        g.pt <= 1 && g.pl <= 1 && g.pb <= 1 && g.pr <= 1;
+  if (!eligible || mode == WinogradMode::kOn) return eligible;
+  (void)pass;
+  return g.c >= 32 && g.o >= 32 && MultiplyAdds(g) > kSingleThreadWork;
+}
+
+// Blocked activations of the Winograd primitives live in three process-wide buffers, grown as
+// needed and reused by every layer (primitives run one at a time): slot 0 holds dy for both
+// backward passes of one layer, slot 1 the pass's other input or its output, slot 2 the forward
+// output.
+constexpr int kScratchDy = 0, kScratchA = 1, kScratchB = 2;
+
+void* Scratch(int slot, size_t bytes) {
+  static void* data[3] = {nullptr, nullptr, nullptr};
+  static size_t size[3] = {0, 0, 0};
+  if (size[slot] < bytes) {
+    std::free(data[slot]);
+    const size_t rounded = (bytes + 4095) & ~size_t{4095};
+    data[slot] = std::aligned_alloc(64, rounded);
+    size[slot] = data[slot] ? rounded : 0;
+  }
+  return data[slot];
+}
+
+// What slot 0 holds: dy of the backward pass with this token (0: nothing reusable) in this layout.
+struct BlockedDy {
+  uint64_t token = 0;
+  memory::desc desc;
+  const float* source = nullptr;
+};
+
+BlockedDy& HeldDy() {
+  static BlockedDy held;
+  return held;
+}
+
+// An NHWC user array and, for a primitive that wants another layout, a scratch buffer in that
+// layout and the reorder between them.
+struct ActivationSlot {
+  memory user;
+  memory prim;
+  dnnl::reorder reorder;
+  bool reordered = false;
+
+  void Init(const memory::desc& userDesc, const memory::desc& primDesc, bool toPrim) {
+    user = UserMemory(userDesc);
+    if (primDesc == userDesc) return;
+    reordered = true;
+    prim = UserMemory(primDesc);
+    reorder = toPrim ? dnnl::reorder(user, prim) : dnnl::reorder(prim, user);
+  }
+  // Points the primitive side at scratch `slot`; returns the memory the primitive uses.
+  const memory& Bind(float* data, int slot) {
+    user.set_data_handle(data);
+    if (!reordered) return user;
+    prim.set_data_handle(Scratch(slot, prim.get_desc().get_size()));
+    return prim;
+  }
+  void ToPrim(dnnl::stream& s) { reorder.execute(s, user, prim); }
+  void FromPrim(dnnl::stream& s) { reorder.execute(s, prim, user); }
+};
+
 // The tfjs filter as oneDNN sees it: {O, I, KH, KW} over hwio memory, or for groups
 // {G, O/G, I/G, KH, KW} over [KH, KW, C, mult] memory.
 memory::desc UserWeightsDesc(const Geometry& g) {
@@ -80,12 +171,19 @@ Params ConvParams(const Geometry& g) {
   return p;
 }
 
+// Activations of a primitive: NHWC as tfjs stores them, or `any` (blocked) for Winograd.
+memory::desc PrimActivationDesc(int64_t n, int64_t c, int64_t h, int64_t w, bool wino) {
+  return wino ? F32Desc({n, c, h, w}, tag::any) : ActivationDesc(n, c, h, w);
+}
+
+dnnl_alg_kind_t ConvAlgorithm(bool wino) { return wino ? dnnl_convolution_winograd : dnnl_convolution_direct; }
+
 bool ForwardPd(const Geometry& g, const memory::desc& weights, const memory::desc& bias, const dnnl::primitive_attr& attr,
-               dnnl::prop_kind prop, dnnl::convolution_forward::primitive_desc* pd) {
-  memory::desc src = ActivationDesc(g.n, g.c, g.h, g.w), dst = ActivationDesc(g.n, g.o, g.ho, g.wo);
+               dnnl::prop_kind prop, dnnl::convolution_forward::primitive_desc* pd, bool wino = false) {
+  memory::desc src = PrimActivationDesc(g.n, g.c, g.h, g.w, wino), dst = PrimActivationDesc(g.n, g.o, g.ho, g.wo, wino);
   Params p = ConvParams(g);
   dnnl_convolution_desc_t op;
-  if (dnnl_dilated_convolution_forward_desc_init(&op, static_cast<dnnl_prop_kind_t>(prop), dnnl_convolution_direct, &src.data,
+  if (dnnl_dilated_convolution_forward_desc_init(&op, static_cast<dnnl_prop_kind_t>(prop), ConvAlgorithm(wino), &src.data,
                                                  &weights.data, bias.is_zero() ? nullptr : &bias.data, &dst.data, p.strides, p.dilates,
                                                  p.padL, p.padR) != dnnl_success) {
     return false;
@@ -123,21 +221,40 @@ struct WeightsSlot {
 
 struct ConvForward {
   dnnl::convolution_forward prim;
-  memory src, bias, dst;
+  memory bias;
+  ActivationSlot src, dst;
   WeightsSlot weights;
 };
 
 struct ConvBackwardData {
   dnnl::convolution_backward_data prim;
-  memory diffDst, diffSrc;
+  ActivationSlot diffDst, diffSrc;
   WeightsSlot weights;
 };
 
 struct ConvBackwardWeights {
   dnnl::convolution_backward_weights prim;
-  memory src, diffDst;
+  ActivationSlot src, diffDst;
+  memory diffBias;
   WeightsSlot diffWeights;
 };
+
+// Binds dy (slot 0) for a backward pass and reorders it unless slot 0 already holds this dy in
+// this layout: the other backward pass of the same layer ran just before with the same token.
+const memory& BindDy(ActivationSlot& slot, float* dy, uint64_t token, dnnl::stream& s) {
+  const memory& m = slot.Bind(dy, kScratchDy);
+  if (!slot.reordered) return m;
+  BlockedDy& held = HeldDy();
+  if (token == 0 || held.token != token || held.source != dy || !(held.desc == slot.prim.get_desc())) {
+    slot.ToPrim(s);
+    held.token = token;
+    held.source = dy;
+    held.desc = slot.prim.get_desc();
+  }
+  return m;
+}
+
+void ForgetDy() { HeldDy().token = 0; }
 
 // convForward(x, filter, bias | null, geometry, activation, alpha, y) -> false when oneDNN rejects it
 Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
@@ -153,7 +270,7 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   const float alpha = info[5].As<Napi::Number>().FloatValue();
   ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
   const bool blocked = BlockedWeights();
-  ConvForward* e = Cache<ConvForward>::Get(MakeKey("fwd", GeometryKey(g), b != nullptr, act, alpha, blocked), [&] {
+  ConvForward* e = Cache<ConvForward>::Get(MakeKey("fwd", GeometryKey(g), b != nullptr, act, alpha, blocked, int(Winograd())), [&] {
     std::unique_ptr<ConvForward> out;
     memory::desc userW = UserWeightsDesc(g);
     memory::desc biasDesc = b ? F32Desc({g.o}, tag::a) : memory::desc();
@@ -162,32 +279,39 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
     AppendActivation(ops, act, alpha);
     attr.set_post_ops(ops);
     dnnl::convolution_forward::primitive_desc pd;
-    if (!ForwardPd(g, blocked ? AnyWeightsDesc(g) : userW, biasDesc, attr, dnnl::prop_kind::forward_training, &pd)) return out;
+    const memory::desc weights = blocked ? AnyWeightsDesc(g) : userW;
+    const bool wino = UseWinograd(g, Pass::kForward) &&
+                      ForwardPd(g, AnyWeightsDesc(g), biasDesc, attr, dnnl::prop_kind::forward_training, &pd, true);
+    if (!wino && !ForwardPd(g, weights, biasDesc, attr, dnnl::prop_kind::forward_training, &pd)) return out;
     out = std::make_unique<ConvForward>();
     out->prim = dnnl::convolution_forward(pd);
-    out->src = UserMemory(pd.src_desc());
-    out->dst = UserMemory(pd.dst_desc());
+    out->src.Init(ActivationDesc(g.n, g.c, g.h, g.w), pd.src_desc(), true);
+    out->dst.Init(ActivationDesc(g.n, g.o, g.ho, g.wo), pd.dst_desc(), false);
     if (b) out->bias = UserMemory(biasDesc);
     out->weights.Init(userW, pd.weights_desc(), true);
     return out;
   });
   if (!e) return Done(env, false);
-  e->src.set_data_handle(x);
-  e->dst.set_data_handle(y);
-  e->weights.user.set_data_handle(w);
   dnnl::stream& s = Stream();
+  const memory& src = e->src.Bind(x, kScratchA);
+  const memory& dst = e->dst.Bind(y, kScratchB);
+  e->weights.user.set_data_handle(w);
   if (e->weights.reordered) e->weights.Run(s, true);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->weights.Arg()}, {DNNL_ARG_DST, e->dst}};
+  if (e->src.reordered) e->src.ToPrim(s);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e->weights.Arg()}, {DNNL_ARG_DST, dst}};
   if (b) {
     e->bias.set_data_handle(b);
     args.emplace(DNNL_ARG_BIAS, e->bias);
   }
   e->prim.execute(s, args);
+  if (e->dst.reordered) e->dst.FromPrim(s);
   s.wait();
   return Done(env, true);
 }
 
-// convBackwardData(dy, filter, geometry, dx) -> false when oneDNN rejects it
+// convBackwardData(dy, filter, geometry, dx[, token]) -> false when oneDNN rejects it. Calls of
+// convBackwardData and convBackwardWeights for one layer and one dy may share a non-zero token,
+// so that a Winograd layer reorders dy once for both.
 Napi::Value ConvBackwardDataFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
@@ -196,42 +320,50 @@ Napi::Value ConvBackwardDataFn(const Napi::CallbackInfo& info) {
   if (!dx) return Done(env, false);
   float* dy = F32Ptr(info[0]);
   float* w = F32Ptr(info[1]);
+  const uint64_t token = info.Length() > 4 && info[4].IsNumber() ? static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value()) : 0;
   ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
   const bool blocked = BlockedWeights();
-  ConvBackwardData* e = Cache<ConvBackwardData>::Get(MakeKey("bwd_data", GeometryKey(g), blocked), [&] {
+  ConvBackwardData* e = Cache<ConvBackwardData>::Get(MakeKey("bwd_data", GeometryKey(g), blocked, int(Winograd())), [&] {
     std::unique_ptr<ConvBackwardData> out;
     memory::desc userW = UserWeightsDesc(g);
-    memory::desc weights = blocked ? AnyWeightsDesc(g) : userW;
-    dnnl::convolution_forward::primitive_desc hint;
-    if (!ForwardPd(g, weights, memory::desc(), dnnl::primitive_attr(), dnnl::prop_kind::forward_training, &hint)) return out;
-    memory::desc diffSrc = ActivationDesc(g.n, g.c, g.h, g.w), diffDst = ActivationDesc(g.n, g.o, g.ho, g.wo);
     Params p = ConvParams(g);
-    dnnl_convolution_desc_t op;
-    if (dnnl_dilated_convolution_backward_data_desc_init(&op, dnnl_convolution_direct, &diffSrc.data, &weights.data, &diffDst.data,
-                                                         p.strides, p.dilates, p.padL, p.padR) != dnnl_success) {
-      return out;
-    }
-    dnnl::convolution_backward_data::primitive_desc pd;
-    if (!CreatePd(op, dnnl::primitive_attr(), &pd, hint.get())) return out;
-    out = std::make_unique<ConvBackwardData>();
-    out->prim = dnnl::convolution_backward_data(pd);
-    out->diffDst = UserMemory(pd.diff_dst_desc());
-    out->diffSrc = UserMemory(pd.diff_src_desc());
-    out->weights.Init(userW, pd.weights_desc(), true);
+    auto make = [&](bool wino) -> bool {
+      memory::desc weights = wino || blocked ? AnyWeightsDesc(g) : userW;
+      dnnl::convolution_forward::primitive_desc hint;
+      if (!ForwardPd(g, weights, memory::desc(), dnnl::primitive_attr(), dnnl::prop_kind::forward_training, &hint, wino)) return false;
+      memory::desc diffSrc = PrimActivationDesc(g.n, g.c, g.h, g.w, wino), diffDst = PrimActivationDesc(g.n, g.o, g.ho, g.wo, wino);
+      dnnl_convolution_desc_t op;
+      if (dnnl_dilated_convolution_backward_data_desc_init(&op, ConvAlgorithm(wino), &diffSrc.data, &weights.data, &diffDst.data, p.strides,
+                                                           p.dilates, p.padL, p.padR) != dnnl_success) {
+        return false;
+      }
+      dnnl::convolution_backward_data::primitive_desc pd;
+      if (!CreatePd(op, dnnl::primitive_attr(), &pd, hint.get())) return false;
+      out = std::make_unique<ConvBackwardData>();
+      out->prim = dnnl::convolution_backward_data(pd);
+      out->diffDst.Init(ActivationDesc(g.n, g.o, g.ho, g.wo), pd.diff_dst_desc(), true);
+      out->diffSrc.Init(ActivationDesc(g.n, g.c, g.h, g.w), pd.diff_src_desc(), false);
+      out->weights.Init(userW, pd.weights_desc(), true);
+      return true;
+    };
+    if (!(UseWinograd(g, Pass::kBackwardData) && make(true))) make(false);
     return out;
   });
   if (!e) return Done(env, false);
-  e->diffDst.set_data_handle(dy);
-  e->diffSrc.set_data_handle(dx);
-  e->weights.user.set_data_handle(w);
   dnnl::stream& s = Stream();
+  e->weights.user.set_data_handle(w);
   if (e->weights.reordered) e->weights.Run(s, true);
-  e->prim.execute(s, {{DNNL_ARG_DIFF_DST, e->diffDst}, {DNNL_ARG_WEIGHTS, e->weights.Arg()}, {DNNL_ARG_DIFF_SRC, e->diffSrc}});
+  const memory& diffDst = BindDy(e->diffDst, dy, token, s);
+  const memory& diffSrc = e->diffSrc.Bind(dx, kScratchA);
+  e->prim.execute(s, {{DNNL_ARG_DIFF_DST, diffDst}, {DNNL_ARG_WEIGHTS, e->weights.Arg()}, {DNNL_ARG_DIFF_SRC, diffSrc}});
+  if (e->diffSrc.reordered) e->diffSrc.FromPrim(s);
   s.wait();
   return Done(env, true);
 }
 
-// convBackwardWeights(x, dy, geometry, dW in the tfjs filter layout) -> false when oneDNN rejects it
+// convBackwardWeights(x, dy, geometry, dW in the tfjs filter layout[, token[, dBias]]) -> false when
+// oneDNN rejects it. With dBias ([O] floats) the bias gradient (dy summed over N, H, W) comes
+// from the same primitive.
 Napi::Value ConvBackwardWeightsFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
@@ -240,36 +372,55 @@ Napi::Value ConvBackwardWeightsFn(const Napi::CallbackInfo& info) {
   if (!dw) return Done(env, false);
   float* x = F32Ptr(info[0]);
   float* dy = F32Ptr(info[1]);
+  const uint64_t token = info.Length() > 4 && info[4].IsNumber() ? static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value()) : 0;
+  float* db = nullptr;
+  if (info.Length() > 5 && !info[5].IsNull() && !info[5].IsUndefined()) {
+    db = OutPtr(info[5], g.o);
+    if (!db) return Done(env, false);
+  }
   ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
   const bool blocked = BlockedWeights();
-  ConvBackwardWeights* e = Cache<ConvBackwardWeights>::Get(MakeKey("bwd_weights", GeometryKey(g), blocked), [&] {
+  ConvBackwardWeights* e = Cache<ConvBackwardWeights>::Get(MakeKey("bwd_weights", GeometryKey(g), blocked, db != nullptr, int(Winograd())), [&] {
     std::unique_ptr<ConvBackwardWeights> out;
     memory::desc userW = UserWeightsDesc(g);
-    memory::desc weights = blocked ? AnyWeightsDesc(g) : userW;
-    dnnl::convolution_forward::primitive_desc hint;
-    if (!ForwardPd(g, weights, memory::desc(), dnnl::primitive_attr(), dnnl::prop_kind::forward_training, &hint)) return out;
-    memory::desc src = ActivationDesc(g.n, g.c, g.h, g.w), diffDst = ActivationDesc(g.n, g.o, g.ho, g.wo);
+    memory::desc biasDesc = db ? F32Desc({g.o}, tag::a) : memory::desc();
     Params p = ConvParams(g);
-    dnnl_convolution_desc_t op;
-    if (dnnl_dilated_convolution_backward_weights_desc_init(&op, dnnl_convolution_direct, &src.data, &weights.data, nullptr,
-                                                            &diffDst.data, p.strides, p.dilates, p.padL, p.padR) != dnnl_success) {
-      return out;
-    }
-    dnnl::convolution_backward_weights::primitive_desc pd;
-    if (!CreatePd(op, dnnl::primitive_attr(), &pd, hint.get())) return out;
-    out = std::make_unique<ConvBackwardWeights>();
-    out->prim = dnnl::convolution_backward_weights(pd);
-    out->src = UserMemory(pd.src_desc());
-    out->diffDst = UserMemory(pd.diff_dst_desc());
-    out->diffWeights.Init(userW, pd.diff_weights_desc(), false);
+    auto make = [&](bool wino) -> bool {
+      memory::desc weights = wino || blocked ? AnyWeightsDesc(g) : userW;
+      dnnl::convolution_forward::primitive_desc hint;
+      if (!ForwardPd(g, weights, biasDesc, dnnl::primitive_attr(), dnnl::prop_kind::forward_training, &hint, wino)) return false;
+      memory::desc src = PrimActivationDesc(g.n, g.c, g.h, g.w, wino), diffDst = PrimActivationDesc(g.n, g.o, g.ho, g.wo, wino);
+      dnnl_convolution_desc_t op;
+      if (dnnl_dilated_convolution_backward_weights_desc_init(&op, ConvAlgorithm(wino), &src.data, &weights.data,
+                                                              db ? &biasDesc.data : nullptr, &diffDst.data, p.strides, p.dilates, p.padL,
+                                                              p.padR) != dnnl_success) {
+        return false;
+      }
+      dnnl::convolution_backward_weights::primitive_desc pd;
+      if (!CreatePd(op, dnnl::primitive_attr(), &pd, hint.get())) return false;
+      out = std::make_unique<ConvBackwardWeights>();
+      out->prim = dnnl::convolution_backward_weights(pd);
+      out->src.Init(ActivationDesc(g.n, g.c, g.h, g.w), pd.src_desc(), true);
+      out->diffDst.Init(ActivationDesc(g.n, g.o, g.ho, g.wo), pd.diff_dst_desc(), true);
+      if (db) out->diffBias = UserMemory(biasDesc);
+      out->diffWeights.Init(userW, pd.diff_weights_desc(), false);
+      return true;
+    };
+    if (!(UseWinograd(g, Pass::kBackwardWeights) && make(true))) make(false);
     return out;
   });
   if (!e) return Done(env, false);
-  e->src.set_data_handle(x);
-  e->diffDst.set_data_handle(dy);
-  e->diffWeights.user.set_data_handle(dw);
   dnnl::stream& s = Stream();
-  e->prim.execute(s, {{DNNL_ARG_SRC, e->src}, {DNNL_ARG_DIFF_DST, e->diffDst}, {DNNL_ARG_DIFF_WEIGHTS, e->diffWeights.Arg()}});
+  e->diffWeights.user.set_data_handle(dw);
+  const memory& diffDst = BindDy(e->diffDst, dy, token, s);
+  const memory& src = e->src.Bind(x, kScratchA);
+  if (e->src.reordered) e->src.ToPrim(s);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, diffDst}, {DNNL_ARG_DIFF_WEIGHTS, e->diffWeights.Arg()}};
+  if (db) {
+    e->diffBias.set_data_handle(db);
+    args.emplace(DNNL_ARG_DIFF_BIAS, e->diffBias);
+  }
+  e->prim.execute(s, args);
   if (e->diffWeights.reordered) e->diffWeights.Run(s, false);
   s.wait();
   return Done(env, true);
@@ -281,7 +432,16 @@ Napi::Value SetConvWeightsLayout(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setConvWinograd('auto' | 'on' | 'off'): for measuring; SELAB_ONEDNN_WINOGRAD sets the default.
+Napi::Value SetConvWinograd(const Napi::CallbackInfo& info) {
+  const std::string mode = info[0].As<Napi::String>().Utf8Value();
+  Winograd() = mode == "off" ? WinogradMode::kOff : mode == "on" ? WinogradMode::kOn : WinogradMode::kAuto;
+  ForgetDy();
+  return info.Env().Undefined();
+}
+
 SELAB_EXPORT("convForward", ConvForwardFn);
+SELAB_EXPORT("setConvWinograd", SetConvWinograd);
 SELAB_EXPORT("convBackwardData", ConvBackwardDataFn);
 SELAB_EXPORT("convBackwardWeights", ConvBackwardWeightsFn);
 SELAB_EXPORT("setConvWeightsLayout", SetConvWeightsLayout);
