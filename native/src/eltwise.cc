@@ -14,6 +14,8 @@ enum BinaryOp {
   kAdd, kSub, kMul, kDiv, kMax, kMin, kSquaredDiff,
   // Gradients fused into one pass: f(dy, x).
   kReluGrad, kRelu6Grad, kSquareGrad, kSigmoidGradFromY, kClipGrad,
+  // ReLU6's gradient from its output y: 1 on 0 < y < 6 (y alone cannot tell x = 6 from x > 6).
+  kRelu6GradFromY,
 };
 
 // `b` advances with stride sb (0 or 1) and `a` with sa; the four combinations are
@@ -96,6 +98,9 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
     case kSigmoidGradFromY: Broadcast(a, b, out, dims, sa, sb, [](float dy, float y) { return dy * (y * (1.f - y)); }); break;
     case kClipGrad:
       Broadcast(a, b, out, dims, sa, sb, [lo, hi](float dy, float x) { return (x >= lo && x <= hi) ? dy : 0.f; });
+      break;
+    case kRelu6GradFromY:
+      Broadcast(a, b, out, dims, sa, sb, [](float dy, float y) { return (y > 0.f && y < 6.f) ? dy : 0.f; });
       break;
     default: Napi::Error::New(info.Env(), "selab binary: unknown op").ThrowAsJavaScriptException();
   }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon } from './addon.js';
 import { RecyclingCpuBackend } from './memory.js';
 import { nativeKernels } from './kernels/index.js';
+import { installLayerPaths } from './layers.js';
 
 export const ONEDNN_BACKEND = 'onednn';
 
@@ -32,6 +33,7 @@ export function registerOneDnnBackend(): boolean {
     if (!native.has(kernel.kernelName)) tf.registerKernel({ ...kernel, backendName: ONEDNN_BACKEND });
   }
   for (const kernel of nativeKernels) tf.registerKernel({ ...kernel, backendName: ONEDNN_BACKEND });
+  installLayerPaths();
   registered = true;
   return true;
 }

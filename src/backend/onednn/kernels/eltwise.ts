@@ -18,7 +18,7 @@ declare module '../addon.js' {
 /** Op codes of native/src/eltwise.cc. */
 export const BinaryOp = {
   add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, squaredDifference: 6,
-  reluGrad: 7, relu6Grad: 8, squareGrad: 9, sigmoidGradFromY: 10, clipGrad: 11,
+  reluGrad: 7, relu6Grad: 8, squareGrad: 9, sigmoidGradFromY: 10, clipGrad: 11, relu6GradFromY: 12,
 } as const;
 const UnaryOp = {
   relu: 0, relu6: 1, step: 2, sigmoid: 3, sqrt: 4, rsqrt: 5, square: 6, neg: 7,

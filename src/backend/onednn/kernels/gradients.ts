@@ -14,7 +14,7 @@ import { BinaryOp, nativeBinary } from './eltwise.js';
 import { BACKEND, kernel } from './native-args.js';
 
 /** f(dy, x) in one pass; attr `op` is a BinaryOp gradient code (`lo`, `hi` for clipGrad). */
-const ELTWISE_GRAD = 'SelabEltwiseGrad';
+export const ELTWISE_GRAD = 'SelabEltwiseGrad';
 
 export const gradientKernels: KernelConfig[] = [
   kernel(ELTWISE_GRAD, (args) => {

@@ -1,6 +1,7 @@
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { batchNormKernels } from './batchnorm.js';
 import { convKernels } from './conv.js';
+import { convOpKernels } from './conv-op.js';
 import { matMulKernels } from './matmul.js';
 import { optimizerKernels } from './optimizer.js';
 import { poolKernels } from './pool.js';
@@ -18,6 +19,7 @@ export const nativeKernels: KernelConfig[] = [
   ...batchNormKernels,
   ...gradientKernels,
   ...convKernels,
+  ...convOpKernels,
   ...poolKernels,
   ...matMulKernels,
   ...optimizerKernels,
