@@ -48,7 +48,7 @@ describe('selab train/run: bad input is a clear error, nothing written', () => {
     ['negative epochs', () => runCases({ caseIds: [1], flags: { ...flags(), epochs: '-1' } }), /--epochs "-1": expected an integer ≥ 1/],
     ['unknown optimizer', () => runCases({ caseIds: [1], flags: { ...flags(), optimizer: 'adamw' } }), /--optimizer: unknown optimizer preset "adamw": expected one of adam, rmsprop, rmsprop-1e-4, sgd-momentum/],
     ['micro-batch not dividing the batch', () => runCases({ caseIds: [1], flags: { ...flags(), batchSize: '100', microBatch: '30' } }), /--micro-batch 30 must divide --batch-size 100/],
-    ['unknown backend', () => runCases({ caseIds: [1], flags: { ...flags(), backend: 'gpu' } }), /--backend "gpu": expected one of auto, onednn, wasm, cpu, tensorflow/],
+    ['unknown backend', () => runCases({ caseIds: [1], flags: { ...flags(), backend: 'gpu' } }), /--backend "gpu": expected one of auto, webgpu, onednn, wasm, cpu, tensorflow/],
   ];
   for (const [what, run, message] of cases) {
     it(what, async () => {
@@ -65,7 +65,7 @@ describe('selab train/run: bad input is a clear error, nothing written', () => {
     assert.equal(readFileSync(file, 'utf8'), 'keep me');
   });
 
-  it('a weights file that does not exist: a clear error, and no empty --out left behind', async () => {
+  it('a weights file that does not exist: a clear error, and no empty --out left behind', { skip: existsSync(cifar) ? false : `needs ${cifar}` }, async () => {
     const outcomes = await runCases({ caseIds: [1], flags: { ...flags(), weights: join(dir, 'missing.h5'), trainLimit: '8', testLimit: '8', protocol: 'keras' } });
     assert.match(outcomes[0]!.error ?? '', /weights file .*missing\.h5 does not exist \(expected a Keras \.h5 weight file/);
     assert.equal(existsSync(out()), false);
