@@ -158,7 +158,7 @@ fi
 
 # --- 2. PyTorch on the same GPU ------------------------------------------------------------------
 if [ -n "$TORCH" ]; then
-  batches=$(IFS=,; for m in ${MODELS//,/ }; do case $m in plain10|plain10-se) b=128 ;; vgg16-bn-se) b=16 ;; *) b=32 ;; esac; echo -n "${BATCH:-$b},"; done)
+  batches=$(for m in ${MODELS//,/ }; do case $m in plain10|plain10-se) b=128 ;; vgg16-bn-se) b=16 ;; *) b=32 ;; esac; echo -n "${BATCH:-$b},"; done)
   log "torch_peer.py --device cuda --tf32 both --models $MODELS --batches ${batches%,}"
   t0=$(date +%s)
   "$PYTHON" "$BUNDLE/torch_peer.py" --device cuda --tf32 both --models "$MODELS" --batches "${batches%,}" --steps "$STEPS" --warmup "$WARMUP" \
