@@ -83,15 +83,15 @@ bool UseWinograd(const Geometry& g, Pass pass) {
   return g.c >= 32 && g.o >= 32 && MultiplyAdds(g) > kSingleThreadWork;
 }
 
-// Blocked activations of the Winograd primitives live in three process-wide buffers, grown as
-// needed and reused by every layer (primitives run one at a time): slot 0 holds dy for both
-// backward passes of one layer, slot 1 the pass's other input or its output, slot 2 the forward
-// output.
-constexpr int kScratchDy = 0, kScratchA = 1, kScratchB = 2;
+// Blocked activations of the Winograd primitives live in process-wide buffers, grown as needed
+// and reused by every layer (primitives run one at a time): slot 0 holds dy for both backward
+// passes of one layer, slot 1 the pass's other input or its output, slot 2 the forward output;
+// slot 3 holds scaled weights (convForward's `scale`).
+constexpr int kScratchDy = 0, kScratchA = 1, kScratchB = 2, kScratchWeights = 3;
 
 void* Scratch(int slot, size_t bytes) {
-  static void* data[3] = {nullptr, nullptr, nullptr};
-  static size_t size[3] = {0, 0, 0};
+  static void* data[4] = {nullptr, nullptr, nullptr, nullptr};
+  static size_t size[4] = {0, 0, 0, 0};
   if (size[slot] < bytes) {
     std::free(data[slot]);
     const size_t rounded = (bytes + 4095) & ~size_t{4095};
@@ -256,7 +256,9 @@ const memory& BindDy(ActivationSlot& slot, float* dy, uint64_t token, dnnl::stre
 
 void ForgetDy() { HeldDy().token = 0; }
 
-// convForward(x, filter, bias | null, geometry, activation, alpha, y) -> false when oneDNN rejects it
+// convForward(x, filter, bias | null, geometry, activation, alpha, y[, scale]) -> false when oneDNN
+// rejects it. `scale` ([O] floats) multiplies each output channel's weights first: BatchNorm
+// folded into the convolution for inference (src/backend/onednn/layers.ts).
 Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
@@ -268,6 +270,18 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   float* b = F32Ptr(info[2]);
   const int act = info[4].As<Napi::Number>().Int32Value();
   const float alpha = info[5].As<Napi::Number>().FloatValue();
+  const float* scale = info.Length() > 7 ? F32Ptr(info[7]) : nullptr;
+  if (scale) {
+    if (info[7].As<Napi::Float32Array>().ElementLength() != static_cast<size_t>(g.o)) return Done(env, false);
+    // Element i of the filter ([KH, KW, C, O], or [KH, KW, C, mult] with o = c * mult + m) belongs to output channel i % O.
+    const int64_t count = g.kh * g.kw * (g.c / g.groups) * g.o;
+    float* scaled = static_cast<float*>(Scratch(kScratchWeights, count * sizeof(float)));
+    for (int64_t i = 0; i < count; i += g.o) {
+#pragma omp simd
+      for (int64_t o = 0; o < g.o; ++o) scaled[i + o] = w[i + o] * scale[o];
+    }
+    w = scaled;
+  }
   ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
   const bool blocked = BlockedWeights();
   ConvForward* e = Cache<ConvForward>::Get(MakeKey("fwd", GeometryKey(g), b != nullptr, act, alpha, blocked, int(Winograd())), [&] {

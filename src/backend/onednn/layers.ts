@@ -4,6 +4,18 @@
 // unfuses them while recording gradients), and the gradient computes only what the tape needs:
 // no dx for a layer fed by the data, the bias gradient inside the weights gradient.
 //
+// Inside a model (its apply, predict or evaluate), the model's graph may let layers merge:
+// - inference: Conv2D/DepthwiseConv2D (linear) → BatchNormalization → ReLU/ReLU6 becomes one
+//   convolution, the BatchNorm scale folded into the weights, its shift into the bias and the
+//   activation a post-op; the BatchNorm and activation layers pass the result through;
+// - training and inference: ZeroPadding2D → a 'valid' convolution becomes one convolution with
+//   explicit padding (MobileNet's stride-2 blocks), the padding layer passing its input through.
+// A merge needs each layer to appear once in the model and each intermediate result to have no
+// other consumer and not to be an output of the model; the plan is made per model from its own
+// nodes, so a layer shared with another model (a rewritten backbone) merges only while this
+// model runs. Folding happens only when no gradient tape is recording. SELAB_ONEDNN_MERGE=off
+// turns the merges off.
+//
 // The classes are patched once, when the backend is registered; on any other backend, and for
 // what the kernel does not cover (channels-first, other activations, other dtypes), the original
 // `call` runs unchanged.
@@ -30,7 +42,42 @@ interface ConvLayer {
   activation: { getClassName(): string } | null;
 }
 
-type Call = (this: ConvLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor | tf.Tensor[];
+type Layer = tfl.layers.Layer;
+type Kwargs = Record<string, unknown> | undefined;
+type Call = (this: Layer, inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
+
+/** tfjs-layers' BatchNormalization fields that its typings keep private. */
+interface BatchNormLayer {
+  axis: number;
+  epsilon: number;
+  gamma: LayerVariable | null;
+  beta: LayerVariable | null;
+  movingMean: LayerVariable;
+  movingVariance: LayerVariable;
+}
+
+/** A BatchNorm (and activation) folded into the convolution before it. */
+interface BatchNormFold {
+  bn: Layer;
+  act?: Layer;
+  activation: Conv2DAttrs['activation'];
+}
+
+interface Plan {
+  batchNorm: Map<Layer, BatchNormFold>;
+  /** ZeroPadding2D layers whose padding their consuming convolution takes over. */
+  padding: Set<Layer>;
+}
+
+/** What a pass-through result still owes: the layer that may pass it on, or padding for the next convolution. */
+interface Mark {
+  next?: Layer;
+  after?: Layer;
+  /** [[top, bottom], [left, right]] */
+  pad?: [[number, number], [number, number]];
+}
+
+const marks = new WeakMap<tf.Tensor, Mark>();
 
 const ACTIVATIONS: Record<string, Conv2DAttrs['activation']> = { linear: 'linear', relu: 'relu', relu6: 'relu6' };
 
@@ -51,35 +98,200 @@ export function convAttrs(layer: ConvLayer, depthwise: boolean): Conv2DAttrs | u
   return { strides: pair(layer.strides, 1), pad: layer.padding, dilations, depthwise, activation };
 }
 
-function nativeCall(layer: ConvLayer, inputs: tf.Tensor | tf.Tensor[], depthwise: boolean): tf.Tensor | undefined {
-  if (tf.getBackend() !== BACKEND) return undefined;
-  const x = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0]! : undefined) : inputs;
-  const kernel = depthwise ? layer.depthwiseKernel : layer.kernel;
-  if (!x || x.rank !== 4 || x.dtype !== 'float32' || !kernel) return undefined;
-  const attrs = convAttrs(layer, depthwise);
-  if (!attrs) return undefined;
-  return tf.tidy(() => conv2dOp(x, kernel.read(), layer.bias ? layer.bias.read() : null, attrs));
+function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | undefined {
+  return Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
 }
 
-function patch(layer: tfl.layers.Layer, className: string, depthwise: boolean): void {
+const recording = (): boolean => (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+
+// ---- plans ----
+
+const plans = new WeakMap<object, Plan>();
+/** The plans of the models running now, innermost last. */
+const active: Plan[] = [];
+
+interface GraphNode {
+  outboundLayer: Layer;
+  inputTensors: tfl.SymbolicTensor[];
+  outputTensors: tfl.SymbolicTensor[];
+}
+
+/** 'relu' or 'relu6' for a ReLU / ReLU(6) / Activation('relu' | 'relu6') layer; undefined for anything else. */
+function activationOf(layer: Layer): 'relu' | 'relu6' | undefined {
+  const name = layer.getClassName();
+  const config = layer.getConfig() as { maxValue?: number | null; activation?: string };
+  if (name === 'ReLU') return config.maxValue == null ? 'relu' : config.maxValue === 6 ? 'relu6' : undefined;
+  if (name === 'Activation') return config.activation === 'relu' ? 'relu' : config.activation === 'relu6' ? 'relu6' : undefined;
+  return undefined;
+}
+
+const CONV_CLASSES: Record<string, boolean> = { Conv2D: false, DepthwiseConv2D: true };
+
+function makePlan(model: { nodesByDepth: Record<string, GraphNode[]>; outputs: tfl.SymbolicTensor[] }): Plan {
+  const plan: Plan = { batchNorm: new Map(), padding: new Set() };
+  const nodes = Object.values(model.nodesByDepth).flat();
+  const uses = new Map<Layer, number>();
+  const consumers = new Map<number, GraphNode[]>();
+  for (const node of nodes) {
+    uses.set(node.outboundLayer, (uses.get(node.outboundLayer) ?? 0) + 1);
+    for (const t of node.inputTensors) consumers.set(t.id, [...(consumers.get(t.id) ?? []), node]);
+  }
+  const outputs = new Set(model.outputs.map((t) => t.id));
+  /** The one node consuming the node's only output, when that output is nothing else's and its layer appears once. */
+  const next = (node: GraphNode): GraphNode | undefined => {
+    if (node.outputTensors.length !== 1) return undefined;
+    const t = node.outputTensors[0]!;
+    const c = consumers.get(t.id);
+    return !outputs.has(t.id) && c?.length === 1 && uses.get(c[0]!.outboundLayer) === 1 ? c[0] : undefined;
+  };
+  for (const node of nodes) {
+    const layer = node.outboundLayer;
+    if (uses.get(layer) !== 1) continue;
+    const name = layer.getClassName();
+    if (name in CONV_CLASSES) {
+      const attrs = convAttrs(layer as unknown as ConvLayer, CONV_CLASSES[name]!);
+      const bnNode = next(node);
+      const bn = bnNode?.outboundLayer as (Layer & BatchNormLayer) | undefined;
+      if (!attrs || attrs.activation !== 'linear' || !bn || bn.getClassName() !== 'BatchNormalization' || (bn.axis !== -1 && bn.axis !== 3)) continue;
+      const actNode = next(bnNode!);
+      const activation = actNode ? activationOf(actNode.outboundLayer) : undefined;
+      plan.batchNorm.set(layer, activation ? { bn, act: actNode!.outboundLayer, activation } : { bn, activation: 'linear' });
+      passThrough(bn);
+      if (activation) passThrough(actNode!.outboundLayer);
+    } else if (name === 'ZeroPadding2D') {
+      const convNode = next(node);
+      const conv = convNode?.outboundLayer as (Layer & ConvLayer) | undefined;
+      const cls = conv?.getClassName();
+      if (!conv || !cls || !(cls in CONV_CLASSES) || conv.padding !== 'valid' || (layer as unknown as ConvLayer).dataFormat !== 'channelsLast') continue;
+      plan.padding.add(layer);
+      padThrough(layer);
+    }
+  }
+  return plan;
+}
+
+function planOf(model: object): Plan {
+  let plan = plans.get(model);
+  if (!plan) {
+    plan = makePlan(model as Parameters<typeof makePlan>[0]);
+    plans.set(model, plan);
+  }
+  return plan;
+}
+
+function within<T>(model: object, fn: () => T): T {
+  // SELAB_ONEDNN_MERGE=off runs every layer on its own (for measuring the merges).
+  if (tf.getBackend() !== BACKEND || process.env['SELAB_ONEDNN_MERGE'] === 'off') return fn();
+  active.push(planOf(model));
+  try {
+    return fn();
+  } finally {
+    active.pop();
+  }
+}
+
+const currentPlan = (): Plan | undefined => active[active.length - 1];
+
+// ---- pass-through layers ----
+
+const passing = new WeakSet<Layer>();
+
+/** Makes the layer hand on, as it is, a result marked for it (instance-level: only layers a plan folds). */
+function passThrough(layer: Layer): void {
+  if (passing.has(layer)) return;
+  passing.add(layer);
+  const original = layer.call.bind(layer) as (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
+  (layer as unknown as { call: Call }).call = function (inputs, kwargs) {
+    const x = single(inputs);
+    const mark = x && marks.get(x);
+    if (!x || mark?.next !== layer) return original(inputs, kwargs);
+    // A new tensor on the same storage: the executor disposes the layer's input after it runs.
+    const y = tf.clone(x);
+    if (mark.after) marks.set(y, { next: mark.after });
+    return y;
+  };
+}
+
+/** Makes a ZeroPadding2D that a plan merges hand on its input, marked with the padding it owes. */
+function padThrough(layer: Layer): void {
+  if (passing.has(layer)) return;
+  passing.add(layer);
+  const original = layer.call.bind(layer) as (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
+  (layer as unknown as { call: Call }).call = function (inputs, kwargs) {
+    const x = single(inputs);
+    if (!x || x.rank !== 4 || x.dtype !== 'float32' || tf.getBackend() !== BACKEND || !currentPlan()?.padding.has(layer)) return original(inputs, kwargs);
+    const y = tf.clone(x);
+    marks.set(y, { pad: (layer as unknown as { padding: [[number, number], [number, number]] }).padding });
+    return y;
+  };
+}
+
+// ---- convolutions ----
+
+/** The BatchNorm's inference affine map as a per-channel scale and the folded bias: y = conv(x, W·scale) + bias. */
+function foldBatchNorm(bn: BatchNormLayer, bias: tf.Tensor | null): { scale: tf.Tensor; bias: tf.Tensor } {
+  const variance = bn.movingVariance.read();
+  let scale = tf.rsqrt(tf.add(variance, bn.epsilon));
+  if (bn.gamma) scale = tf.mul(scale, bn.gamma.read());
+  let shift = tf.mul(tf.neg(bn.movingMean.read()), scale);
+  if (bias) shift = tf.add(shift, tf.mul(bias, scale));
+  if (bn.beta) shift = tf.add(shift, bn.beta.read());
+  return { scale, bias: shift };
+}
+
+function nativeCall(layer: ConvLayer & Layer, x: tf.Tensor, kwargs: Kwargs, depthwise: boolean): tf.Tensor | undefined {
+  const kernel = depthwise ? layer.depthwiseKernel : layer.kernel;
+  if (x.rank !== 4 || x.dtype !== 'float32' || !kernel) return undefined;
+  const attrs = convAttrs(layer, depthwise);
+  if (!attrs) return undefined;
+  const pad = marks.get(x)?.pad;
+  if (pad) attrs.pad = [[0, 0], pad[0], pad[1], [0, 0]];
+  const fold = !kwargs?.['training'] && !recording() ? currentPlan()?.batchNorm.get(layer) : undefined;
+  if (!fold) return tf.tidy(() => conv2dOp(x, kernel.read(), layer.bias ? layer.bias.read() : null, attrs));
+  const y = tf.tidy(() => {
+    const folded = foldBatchNorm(fold.bn as unknown as BatchNormLayer, layer.bias ? layer.bias.read() : null);
+    return conv2dOp(x, kernel.read(), folded.bias, { ...attrs, activation: fold.activation }, folded.scale);
+  });
+  marks.set(y, { next: fold.bn, after: fold.act });
+  return y;
+}
+
+function patchConv(layer: Layer, className: string, depthwise: boolean): void {
   const proto = Object.getPrototypeOf(layer) as { call: Call };
   const original = proto.call;
-  proto.call = function (this: ConvLayer, inputs, kwargs) {
-    if (this.getClassName() === className) {
-      const y = nativeCall(this, inputs, depthwise);
+  proto.call = function (this: Layer, inputs, kwargs) {
+    const x = single(inputs);
+    if (x && this.getClassName() === className && tf.getBackend() === BACKEND) {
+      const y = nativeCall(this as unknown as ConvLayer & Layer, x, kwargs, depthwise);
       if (y) return y;
     }
+    // Padding a merged ZeroPadding2D left to this layer, made real for the stock path.
+    const pad = x && marks.get(x)?.pad;
+    if (pad) return tf.tidy(() => original.call(this, tf.pad(x, [[0, 0], pad[0], pad[1], [0, 0]]), kwargs) as tf.Tensor);
     return original.call(this, inputs, kwargs);
+  };
+}
+
+/** Runs the model's graph methods within its plan. */
+function patchModel<T extends object>(proto: T, method: keyof T): void {
+  const original = proto[method] as unknown as (...args: unknown[]) => unknown;
+  (proto as Record<string, unknown>)[method as string] = function (this: object, ...args: unknown[]) {
+    return within(this, () => original.apply(this, args));
   };
 }
 
 let installed = false;
 
-/** Routes tfjs-layers' Conv2D and DepthwiseConv2D through SelabConv2D while onednn is active (once). */
+/** Routes tfjs-layers' convolutions through SelabConv2D and lets models merge layers while onednn is active (once). */
 export function installLayerPaths(): void {
   if (installed) return;
   installed = true;
   registerConvOpGradient();
-  patch(tfl.layers.conv2d({ filters: 1, kernelSize: 1 }), 'Conv2D', false);
-  patch(tfl.layers.depthwiseConv2d({ kernelSize: 1 }), 'DepthwiseConv2D', true);
+  patchConv(tfl.layers.conv2d({ filters: 1, kernelSize: 1 }), 'Conv2D', false);
+  patchConv(tfl.layers.depthwiseConv2d({ kernelSize: 1 }), 'DepthwiseConv2D', true);
+  // apply() runs Container.call; predict() and evaluate() run the graph from predictLoop and testLoop.
+  const container = Object.getPrototypeOf(tfl.LayersModel.prototype) as { call: unknown };
+  patchModel(container, 'call');
+  patchModel(tfl.LayersModel.prototype as unknown as { predictLoop: unknown }, 'predictLoop');
+  patchModel(tfl.LayersModel.prototype as unknown as { testLoop: unknown }, 'testLoop');
 }

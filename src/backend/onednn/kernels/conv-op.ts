@@ -18,7 +18,12 @@ import { floats, nativeAddon } from './fallback.js';
 import { ELTWISE_GRAD } from './gradients.js';
 import { BACKEND } from './native-args.js';
 
-/** Inputs x [N,H,W,C], filter ([fh,fw,C,O], or [fh,fw,C,mult] when depthwise), bias [O] (optional); output y. */
+/**
+ * Inputs x [N,H,W,C], filter ([fh,fw,C,O], or [fh,fw,C,mult] when depthwise), bias [O] and scale
+ * [O] (both optional); output y = activation(conv(x, filter · scale) + bias), the scale
+ * multiplying each output channel's weights (BatchNorm folded in for inference; not
+ * differentiable).
+ */
 export const CONV2D = 'SelabConv2D';
 /** Inputs dy, filter; attrs as CONV2D plus inputShape and token; output dx. */
 export const CONV2D_BACKPROP_INPUT = 'SelabConv2DBackpropInput';
@@ -69,21 +74,36 @@ function cpuKernel(name: string): KernelFunc {
 
 function forward(args: Parameters<KernelFunc>[0]): TensorInfo | TensorInfo[] {
   const backend = args.backend as MathBackendCPU;
-  const { x, filter, bias } = args.inputs as Record<string, TensorInfo | undefined>;
+  const { x, filter, bias, scale } = args.inputs as Record<string, TensorInfo | undefined>;
   const a = args.attrs as unknown as Conv2DAttrs;
   const xv = x && floats(backend, x);
   const fv = filter && floats(backend, filter);
   const bv = bias ? floats(backend, bias) : null;
+  const sv = scale ? floats(backend, scale) : null;
   const act = activationCode(a.activation);
-  if (x && filter && xv && fv && bv !== undefined && act !== undefined) {
+  if (x && filter && xv && fv && bv !== undefined && sv !== undefined && act !== undefined) {
     const info = convInfo(x.shape, filter.shape, a);
-    if (!bv || bv.length === info.outChannels) {
+    if ((!bv || bv.length === info.outChannels) && (!sv || sv.length === info.outChannels)) {
       const y = allocFloat32(tf.util.sizeFromShape(info.outShape));
-      if (nativeAddon().convForward(xv, fv, bv, geometry(info, a.depthwise), act, 0, y)) return backend.makeTensorInfo(info.outShape, 'float32', y);
+      if (nativeAddon().convForward(xv, fv, bv, geometry(info, a.depthwise), act, 0, y, sv)) return backend.makeTensorInfo(info.outShape, 'float32', y);
     }
   }
-  const inputs = bias ? { x: x!, filter: filter!, bias } : { x: x!, filter: filter! };
-  return cpuKernel(a.depthwise ? tf.FusedDepthwiseConv2D : tf.FusedConv2D)({ ...args, inputs, attrs: { ...tfjsAttrs(a), activation: a.activation } });
+  // The cpu kernels, on a scaled copy of the filter when there is a scale.
+  let scaled: TensorInfo | undefined;
+  if (scale) {
+    const f = backend.readSync(filter!.dataId) as Float32Array;
+    const s = backend.readSync(scale.dataId) as Float32Array;
+    const out = new Float32Array(f.length);
+    for (let i = 0; i < f.length; i++) out[i] = f[i]! * s[i % s.length]!;
+    scaled = backend.makeTensorInfo(filter!.shape, 'float32', out);
+  }
+  try {
+    const inputs: Record<string, TensorInfo> = { x: x!, filter: scaled ?? filter! };
+    if (bias) inputs['bias'] = bias;
+    return cpuKernel(a.depthwise ? tf.FusedDepthwiseConv2D : tf.FusedConv2D)({ ...args, inputs, attrs: { ...tfjsAttrs(a), activation: a.activation } });
+  } finally {
+    if (scaled) backend.disposeData(scaled.dataId);
+  }
 }
 
 function backpropInput(args: Parameters<KernelFunc>[0]): TensorInfo | TensorInfo[] {
@@ -144,7 +164,8 @@ let lastToken = 0;
 
 function gradient(dy: Tensor, saved: Tensor[], attrs: NamedAttrMap): Record<string, () => Tensor> {
   const [x, filter, y] = saved as [Tensor, Tensor, Tensor];
-  const a = attrs as unknown as Conv2DAttrs & { hasBias?: boolean };
+  const a = attrs as unknown as Conv2DAttrs & { hasBias?: boolean; hasScale?: boolean };
+  if (a.hasScale) throw new Error(`${CONV2D} with a scale (BatchNorm folded for inference) has no gradient`);
   const engine = tf.engine();
   let dyAct = dy;
   if (a.activation === 'relu') dyAct = engine.runKernel(ELTWISE_GRAD, { dy, x: y }, { op: BinaryOp.reluGrad }) as Tensor;
@@ -179,8 +200,10 @@ export function registerConvOpGradient(): void {
   tf.registerGradient({ kernelName: CONV2D, inputsToSave: ['x', 'filter'], outputsToSave: [true], gradFunc: gradient as unknown as tf.GradConfig['gradFunc'] });
 }
 
-/** Runs SelabConv2D (the onednn backend must be active). */
-export function conv2dOp(x: Tensor, filter: Tensor, bias: Tensor | null, attrs: Conv2DAttrs): Tensor {
-  const inputs: Record<string, Tensor> = bias ? { x, filter, bias } : { x, filter };
-  return tf.engine().runKernel(CONV2D, inputs, { ...attrs, hasBias: bias !== null } as unknown as NamedAttrMap) as Tensor;
+/** Runs SelabConv2D (the onednn backend must be active); `scale` multiplies the filter's output channels. */
+export function conv2dOp(x: Tensor, filter: Tensor, bias: Tensor | null, attrs: Conv2DAttrs, scale: Tensor | null = null): Tensor {
+  const inputs: Record<string, Tensor> = { x, filter };
+  if (bias) inputs['bias'] = bias;
+  if (scale) inputs['scale'] = scale;
+  return tf.engine().runKernel(CONV2D, inputs, { ...attrs, hasBias: bias !== null, hasScale: scale !== null } as unknown as NamedAttrMap) as Tensor;
 }
