@@ -5,7 +5,7 @@
 // leave the output folder and remote sources it was not allowed, then rebuilds the run with the
 // same planners a local command uses, which check every value again.
 import { Ajv, type ErrorObject } from 'ajv';
-import { isAbsolute, join, normalize, posix } from 'node:path';
+import { isAbsolute, join, normalize } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { isDeepStrictEqual } from 'node:util';
 import { getAttentionKind, type AttentionSpec } from '../attention/index.js';
@@ -266,7 +266,7 @@ export function checkJob(data: unknown, policy: JobPolicy): JobData {
   if (!isAbsolute(job.out) || normalize(job.out) !== job.out || job.out.includes('\0') || job.out.split('/').includes('..')) {
     throw new JobRefused(`refused: out ${JSON.stringify(job.out)} must be an absolute path without '..' or '.' segments (the output folder every worker sees at the same path)`);
   }
-  if (job.out === '/' ) throw new JobRefused('refused: out "/" is the root of the file system, not an output folder');
+  if (job.out === '/') throw new JobRefused('refused: out "/" is the root of the file system, not an output folder');
   checkRelativePath('refused: run', job.run);
   if (!job.run.split('/').every((s) => new RegExp(ID).test(s))) throw new JobRefused(`refused: run ${JSON.stringify(job.run)}: each folder name must be letters, digits, '.', '_' or '-'`);
   if (job.spec.kind === 'model') checkAttentionSettings(job.spec.attention === null ? [] : [{ kind: job.spec.attention.kind, values: Object.fromEntries(Object.entries(job.spec.attention).filter(([k]) => k !== 'kind').map(([k, v]) => [k, [v]])) }]);
@@ -326,9 +326,4 @@ export async function planJob(job: JobData): Promise<PlannedRun> {
 /** The folder of the job's run. */
 export function runDir(job: JobData): string {
   return join(job.out, ...job.run.split('/'));
-}
-
-/** `a/b` joined with forward slashes, whatever the platform. */
-export function relativeRun(...parts: string[]): string {
-  return posix.join(...parts);
 }
