@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -68,11 +68,22 @@ describe('selectBackend and webgpu', () => {
     await selectBackend('cpu');
   });
 
-  it('auto does not take a software adapter, and says nothing about it', { skip }, () => {
-    const r = runSnippet('console.log(await selectBackend("auto")); process.exit(0);', {});
+  it('auto does not take a software adapter, and says nothing about it', { skip: skip || (!existsSync(SWIFTSHADER_ICD) && `no SwiftShader at ${SWIFTSHADER_ICD}`) }, () => {
+    // Only SwiftShader's driver, even on a machine that also has a GPU.
+    const r = runSnippet('console.log(await selectBackend("auto")); process.exit(0);', { VK_ICD_FILENAMES: SWIFTSHADER_ICD, VK_DRIVER_FILES: undefined });
     assert.equal(r.status, 0, r.stderr);
     assert.notEqual(r.stdout.trim(), 'webgpu');
     assert.doesNotMatch(r.stderr, /webgpu|Vulkan/i);
+    // With a (broken) hardware driver file beside it, auto asks Dawn, gets SwiftShader and declines it.
+    const dir = mkdtempSync(join(tmpdir(), 'selab-icd-'));
+    try {
+      const probed = runSnippet('console.log(await selectBackend("auto")); process.exit(0);', { VK_ICD_FILENAMES: `${fakeHardwareIcd(dir)}:${SWIFTSHADER_ICD}`, VK_DRIVER_FILES: undefined });
+      assert.equal(probed.status, 0, probed.stderr);
+      assert.notEqual(probed.stdout.trim(), 'webgpu', probed.stderr);
+      assert.doesNotMatch(probed.stderr, /^selab: .*webgpu/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
