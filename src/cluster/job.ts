@@ -17,7 +17,7 @@ import type { PlannedRun } from '../experiments/plan.js';
 import { trainingPreset } from '../experiments/presets.js';
 import { planCases } from '../experiments/run-cases.js';
 import { planSweep, planSweepRun, type SweepRequest } from '../experiments/sweep.js';
-import type { TrainConfig } from '../runs/config.js';
+import { PROTOCOLS, VALIDATIONS, type TrainConfig } from '../runs/config.js';
 
 export const JOB_VERSION = 1;
 /** The BullMQ job name of every training job. */
@@ -102,6 +102,8 @@ export const OVERRIDES_SCHEMA = {
     weightDecay: { type: 'number', minimum: 0 },
     lrDecayEpochs: list(int(1)),
     lrDecayFactor: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+    protocol: { enum: [...PROTOCOLS] },
+    validation: { enum: [...VALIDATIONS] },
   },
 } as const;
 
