@@ -259,3 +259,51 @@ test(`DepthwiseConv2dNativeBackpropFilter on webgpu (sliced sums) equals the cpu
     assert.ok(err <= CONV_MAX_REL, `x [${c.x}], filter [${c.filter}], stride ${c.strides}, ${c.pad}: relative error ${err}`);
   }
 });
+
+/** x, dy, scale and offset for a channels-last BatchNorm of `shape`. */
+function bnInputs(shape: number[]): Record<'x' | 'dy' | 'scale' | 'offset', tf.Tensor> {
+  const n = tf.util.sizeFromShape(shape);
+  const c = shape.at(-1)!;
+  return {
+    x: tf.tensor(random(n, 31, -2, 3), shape),
+    dy: tf.tensor(random(n, 32), shape),
+    scale: tf.tensor(random(c, 33, 0.5, 1.5), [c]),
+    offset: tf.tensor(random(c, 34), [c]),
+  };
+}
+
+const BN_EPS = 1e-3;
+const BN_SHAPES = [[2, 4, 4, 3], [1, 1, 2, 5], [3, 7, 7, 8], [64, 10], [2, 16, 16, 32], [8, 32, 32, 16]];
+
+test(`SelabBatchNormTrain and its gradient on webgpu equal BatchNorm from moments in standard ops on cpu, shapes ${BN_SHAPES.map((s) => s.join('×')).join(', ')}`, { skip, timeout: 300_000 }, async () => {
+  const { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } = await import('../src/ops/kernel-names.js');
+  for (const shape of BN_SHAPES) {
+    const axes = shape.slice(0, -1).map((_, k) => k);
+    await tf.setBackend('cpu');
+    const ref = bnInputs(shape);
+    // y = batchNorm(x) with the batch's moments, and its gradients for the upstream dy, as tfjs-layers differentiates them.
+    const forward = (x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor) => {
+      const { mean, variance } = tf.moments(x, axes);
+      return { y: tf.batchNorm(x, mean, variance, offset, scale, BN_EPS), mean, variance };
+    };
+    const wantOut = tf.tidy(() => Object.values(forward(ref.x, ref.scale, ref.offset)));
+    const wantGrads = tf.tidy(() => tf.grads((x: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => tf.sum(tf.mul(forward(x, s, o).y, ref.dy)))([ref.x, ref.scale, ref.offset]));
+    const want = await readAll([...wantOut, ...wantGrads]);
+    tf.dispose([...Object.values(ref), ...wantOut, ...wantGrads]);
+
+    await tf.setBackend('webgpu');
+    const gpu = bnInputs(shape);
+    const before = tf.memory().numTensors;
+    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: gpu.x, scale: gpu.scale, offset: gpu.offset }, { varianceEpsilon: BN_EPS }) as tf.Tensor[];
+    const [dx, dScale, dOffset] = tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, { x: gpu.x, dy: gpu.dy, mean: mean!, variance: variance!, scale: gpu.scale }, { varianceEpsilon: BN_EPS }) as tf.Tensor[];
+    assert.deepEqual([y!.shape, mean!.shape, dx!.shape, dScale!.shape, dOffset!.shape], [shape, [shape.at(-1)], shape, [shape.at(-1)], [shape.at(-1)]]);
+    const got = await readAll([y!, mean!, variance!, dx!, dScale!, dOffset!]);
+    tf.dispose([y!, mean!, variance!, dx!, dScale!, dOffset!]);
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    tf.dispose(Object.values(gpu));
+    ['y', 'mean', 'variance', 'dx', 'dScale', 'dOffset'].forEach((name, k) => {
+      const err = relativeError(got[k]!, want[k]!, 1e-2);
+      assert.ok(err <= CONV_MAX_REL, `${name} at shape [${shape}]: relative error ${err}`);
+    });
+  }
+});

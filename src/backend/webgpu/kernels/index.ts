@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc } from '@tensorflow/tfjs-core';
+import { batchNormKernels } from './batchnorm.js';
 import { convKernels } from './conv.js';
 import { optimizerKernels } from './optimizer.js';
 
@@ -7,7 +8,8 @@ let registered = false;
 
 /**
  * Registers selab's kernels for webgpu (once, after tfjs-backend-webgpu has registered its own):
- * the fused optimizer updates, and the convolution filter gradients in place of the package's.
+ * the fused optimizer updates, BatchNorm's training step, and the convolution filter gradients in
+ * place of the package's.
  */
 export function registerWebGpuKernels(): void {
   if (registered) return;
@@ -20,7 +22,7 @@ export function registerWebGpuKernels(): void {
     return config.kernelFunc;
   };
   const replacements = convKernels(original);
-  for (const k of [...optimizerKernels, ...replacements]) {
+  for (const k of [...optimizerKernels, ...batchNormKernels, ...replacements]) {
     if (originals.has(k.kernelName)) tf.unregisterKernel(k.kernelName, 'webgpu');
     tf.registerKernel(k);
   }
