@@ -13,16 +13,11 @@ const program = new Command()
   .version(version)
   .showHelpAfterError();
 
-// Subcommands are registered below this line, one import each.
-(await import('./commands/report.js')).register(program);
-(await import('./commands/models.js')).register(program);
-(await import('./commands/sweep.js')).register(program);
-(await import('./commands/train.js')).register(program);
-(await import('./commands/run.js')).register(program);
-(await import('./commands/table.js')).register(program);
-(await import('./commands/data.js')).register(program);
-(await import('./commands/bench.js')).register(program);
-(await import('./commands/worker.js')).register(program);
-(await import('./commands/queue.js')).register(program);
+// Subcommands, one module each (src/cli/commands/<name>.ts exporting `register(program)`). When
+// the command line names one, only its module is loaded: loading them all (vega, resvg, BullMQ,
+// h5wasm, ...) takes longer than a command like `selab models` itself.
+const COMMANDS = ['report', 'models', 'sweep', 'train', 'run', 'table', 'data', 'bench', 'worker', 'queue'];
+const named = COMMANDS.find((name) => name === process.argv[2]);
+for (const name of named ? [named] : COMMANDS) ((await import(`./commands/${name}.js`)) as { register(p: Command): void }).register(program);
 
 await program.parseAsync(process.argv);

@@ -8,6 +8,7 @@
 // Biases, BatchNorm, activations, pooling, padding, the SE/ECA scale multiplication and
 // element-wise merges are not counted (the usual convention of papers and of tools such as
 // ptflops/fvcore for "MACs").
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { ecaKernelSize } from '../attention/efficient-channel-attention.js';
 
@@ -91,4 +92,51 @@ export function summarize(model: tfl.LayersModel): ModelSummary {
     macs: macsPerImage(model),
     inputShape: input.shape.slice(1).map((d) => d ?? -1),
   };
+}
+
+type Apply = (shape: number[], dtype?: string) => unknown;
+
+/** The prototypes that define `apply` for every tfjs-layers initializer. */
+function initializerPrototypes(): { apply: Apply }[] {
+  const i = tfl.initializers;
+  const samples: object[] = [
+    i.zeros(), i.ones(), i.constant({ value: 0 }), i.randomUniform({}), i.randomNormal({}), i.truncatedNormal({}),
+    i.identity({}), i.varianceScaling({}), i.glorotUniform({}), i.glorotNormal({}), i.heNormal({}), i.heUniform({}),
+    i.leCunNormal({}), i.leCunUniform({}), i.orthogonal({}),
+  ];
+  const protos = new Set<{ apply: Apply }>();
+  for (const sample of samples) {
+    for (let p = Object.getPrototypeOf(sample); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+      if (Object.prototype.hasOwnProperty.call(p, 'apply')) protos.add(p as { apply: Apply });
+    }
+  }
+  return [...protos];
+}
+
+/** Zeros that every weight built by withZeroInitializers views (grown to the largest weight, kept). */
+let sharedZeros = new Float32Array(0);
+
+function zerosView(shape: number[]): tf.Tensor {
+  const n = tf.util.sizeFromShape(shape);
+  // A fresh multi-megabyte array per model would make V8 collect garbage for each.
+  if (sharedZeros.length < n) sharedZeros = new Float32Array(Math.max(n, 2 * sharedZeros.length, 1 << 20));
+  return tf.tensor(sharedZeros.subarray(0, n), shape, 'float32');
+}
+
+/**
+ * Builds with every tfjs-layers initializer returning zeros: for figures that depend only on
+ * shapes (parameter counts, MACs), where drawing VGG16's 15M random weights takes seconds. The
+ * float32 weights are views of one shared zero array and must not be written. The initializers
+ * are restored when `build` settles; nothing else should build layers meanwhile.
+ */
+export async function withZeroInitializers<T>(build: () => T | Promise<T>): Promise<T> {
+  const protos = initializerPrototypes();
+  const originals = protos.map((p) => p.apply);
+  const view = zerosView;
+  for (const p of protos) p.apply = (shape, dtype) => ((dtype ?? 'float32') === 'float32' ? view(shape) : tf.zeros(shape, dtype as tf.DataType));
+  try {
+    return await build();
+  } finally {
+    protos.forEach((p, k) => (p.apply = originals[k]!));
+  }
 }
