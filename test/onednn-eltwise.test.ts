@@ -2,6 +2,7 @@
 // kernels (and their fused gradients) against the cpu backend on random inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { profileKernels } from '../src/bench/profile.js';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
@@ -232,6 +233,26 @@ test('fused gradients of relu, relu6, clipByValue, square, sigmoid, sum and mean
   compare('clipByValue grad', [x, dy], grad((t) => tf.clipByValue(t, 0, 6)));
   compare('sum grad', [x, input([4, 1, 1, 64], 122)], (t, d) => tf.grad((a: tf.Tensor) => tf.sum(a, [1, 2], true))(t, d));
   compare('mean grad', [x, input([64], 123)], (t, d) => tf.grad((a: tf.Tensor) => tf.mean(a, [0, 1, 2]))(t, d));
+});
+
+test("Multiply's gradient for a broadcast operand (SelabMulReduce) matches the cpu backend", { skip }, () => {
+  const cases: [number[], number[]][] = [
+    [[4, 9, 9, 64], [4, 1, 1, 64]], // an SE gate
+    [[4, 9, 9, 64], [64]],
+    [[2, 5, 7, 3], [2, 5, 7, 1]],
+    [[3, 300], [3, 1]],
+    [[2, 16, 16, 512], [2, 1, 1, 512]],
+  ];
+  cases.forEach(([full, small], k) => {
+    const inputs = [input(full, 130 + k), input(small, 140 + k), input(full, 150 + k)];
+    compare(`mul grads ${JSON.stringify(full)} x ${JSON.stringify(small)}`, inputs, (a, b, d) => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.mul(p, q))([a!, b!], d));
+    compare(`mul grads ${JSON.stringify(small)} x ${JSON.stringify(full)}`, [inputs[1]!, inputs[0]!, inputs[2]!], (b, a, d) => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.mul(p, q))([b!, a!], d));
+  });
+  tf.setBackend('onednn');
+  const profile = profileKernels('onednn', () =>
+    tf.dispose(tf.tidy(() => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.mul(p, q))([tf.ones([2, 3, 3, 4]), tf.ones([2, 1, 1, 4])], tf.ones([2, 3, 3, 4])))),
+  );
+  assert.equal(profile.kernels.find((k) => k.kernel === 'SelabMulReduce')?.calls, 1);
 });
 
 test('disposed kernel outputs are recycled; storage read by dataSync never is', { skip }, () => {

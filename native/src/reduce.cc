@@ -119,6 +119,64 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// mulReduce(a, b, out, outer, R, inner): out[o, i] = sum over r of a[o, r, i] * b[o, r, i], the
+// two inputs viewed as [outer, R, inner]. The gradient of a broadcast product for its broadcast
+// operand (an SE gate's: dy * x summed over H and W) in one pass, without the full-size product.
+Napi::Value MulReduce(const Napi::CallbackInfo& info) {
+  const float* a = ArgF32(info, 0).data;
+  const float* b = ArgF32(info, 1).data;
+  float* out = ArgF32(info, 2).data;
+  const int64_t outer = ArgInt(info, 3), R = ArgInt(info, 4), inner = ArgInt(info, 5);
+  const int threads = ThreadsFor(outer * R * inner);
+  if (inner == 1) {
+    auto dot = [](const float* p, const float* q, int64_t n) {
+      float lanes[16] = {};
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16)
+#pragma omp simd
+        for (int l = 0; l < 16; ++l) lanes[l] += p[i + l] * q[i + l];
+      float acc = 0.f;
+      for (float l : lanes) acc += l;
+      for (; i < n; ++i) acc += p[i] * q[i];
+      return acc;
+    };
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t o = 0; o < outer; ++o) out[o] = dot(a + o * R, b + o * R, R);
+    return info.Env().Undefined();
+  }
+  auto rows = [inner](const float* p, const float* q, int64_t n, float* acc) {
+    for (int64_t r = 0; r < n; ++r) {
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) acc[i] += p[r * inner + i] * q[r * inner + i];
+    }
+  };
+  if (outer >= threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+      float* acc = out + o * inner;
+      std::fill(acc, acc + inner, 0.f);
+      rows(a + o * R * inner, b + o * R * inner, R, acc);
+    }
+    return info.Env().Undefined();
+  }
+  std::vector<float> part(static_cast<size_t>(threads) * inner);
+  for (int64_t o = 0; o < outer; ++o) {
+    std::fill(part.begin(), part.end(), 0.f);
+#pragma omp parallel num_threads(threads)
+    {
+      int64_t begin, end;
+      Split(R, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
+      const int64_t off = (o * R + begin) * inner;
+      rows(a + off, b + off, end - begin, part.data() + omp_get_thread_num() * inner);
+    }
+    float* acc = out + o * inner;
+    std::copy(part.begin(), part.begin() + inner, acc);
+    for (int t = 1; t < threads; ++t)
+      for (int64_t i = 0; i < inner; ++i) acc[i] += part[t * inner + i];
+  }
+  return info.Env().Undefined();
+}
+
 // transpose(x, out, inShape, perm): walks the output in order; the input offset moves by
 // the permuted strides.
 Napi::Value Transpose(const Napi::CallbackInfo& info) {
@@ -237,6 +295,7 @@ Napi::Value Pad(const Napi::CallbackInfo& info) {
 SELAB_EXPORT("slice", Slice);
 SELAB_EXPORT("pad", Pad);
 SELAB_EXPORT("reduce", Reduce);
+SELAB_EXPORT("mulReduce", MulReduce);
 SELAB_EXPORT("transpose", Transpose);
 SELAB_EXPORT("tile", Tile);
 

@@ -11,12 +11,28 @@ import type { GradConfig, KernelConfig, NamedAttrMap, Tensor, TensorInfo } from 
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { BATCH_NORM_GRAD, isChannelVector } from './batchnorm.js';
 import { BinaryOp, nativeBinary } from './eltwise.js';
-import { BACKEND, kernel } from './native-args.js';
+import { reductionBlock } from './reduce.js';
+import { allocFloat32 } from '../memory.js';
+import { addon, BACKEND, f32, kernel } from './native-args.js';
 
 /** f(dy, x) in one pass; attr `op` is a BinaryOp gradient code (`lo`, `hi` for clipGrad). */
 export const ELTWISE_GRAD = 'SelabEltwiseGrad';
 
+/** sum(a * b) over a contiguous block of axes; attrs outer, reduced, inner and the output shape. */
+const MUL_REDUCE = 'SelabMulReduce';
+
 export const gradientKernels: KernelConfig[] = [
+  kernel(MUL_REDUCE, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const { outer, reduced, inner, shape } = args.attrs as { outer: number; reduced: number; inner: number; shape: number[] };
+    const av = f32(backend, a);
+    const bv = f32(backend, b);
+    if (!av || !bv) throw new Error(`${MUL_REDUCE} takes float32 tensors`);
+    const out = allocFloat32(outer * inner);
+    addon().mulReduce(av, bv, out, outer, reduced, inner);
+    return backend.makeTensorInfo(shape, 'float32', out);
+  }),
   kernel(ELTWISE_GRAD, (args) => {
     const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
     const { op, lo, hi } = args.attrs as { op: number; lo?: number; hi?: number };
@@ -53,12 +69,40 @@ function spreadOverAxes(dy: Tensor, x: Tensor, axisAttr: unknown, scale: number)
   return tf.tile(scale === 1 ? dyx : tf.mul(dyx, tf.scalar(scale)), reps);
 }
 
+/**
+ * Multiply's gradient for a broadcast operand (an SE gate [N,1,1,C] against [N,H,W,C]): the
+ * product dy·other summed over the broadcast axes in one pass (MUL_REDUCE), where tfjs-core
+ * writes the full-size product and then sums it. The other operand's gradient is tfjs-core's.
+ */
+function overrideMultiply(): void {
+  const original = tf.getGradient(tf.Multiply);
+  if (!original) throw new Error('selab onednn: tfjs-core has no gradient for Multiply');
+  tf.registerGradient({
+    ...original,
+    gradFunc: (dy, saved, attrs) => {
+      const grads = original.gradFunc(dy, saved, attrs) as Record<string, () => Tensor>;
+      const [a, b] = saved as [Tensor, Tensor];
+      if (tf.getBackend() !== BACKEND || Array.isArray(dy) || dy.dtype !== 'float32' || a.dtype !== 'float32' || b.dtype !== 'float32') return grads;
+      const outShape = dy.shape;
+      const fused = (self: Tensor, other: Tensor): (() => Tensor) | undefined => {
+        if (!tf.util.arraysEqual(other.shape, outShape)) return undefined;
+        const axes = tf.backend_util.getReductionAxes(self.shape, outShape);
+        const block = axes.length > 0 ? reductionBlock(outShape, axes) : undefined;
+        if (!block || block.outer * block.inner !== tf.util.sizeFromShape(self.shape)) return undefined;
+        return () => tf.engine().runKernel(MUL_REDUCE, { a: dy, b: other }, { ...block, shape: self.shape }) as Tensor;
+      };
+      return { a: fused(a, b) ?? grads['a']!, b: fused(b, a) ?? grads['b']! };
+    },
+  });
+}
+
 let installed = false;
 
 /** Installs the overrides once; tfjs-core's own gradients must already be registered. */
 export function installNativeGradients(): void {
   if (installed) return;
   installed = true;
+  overrideMultiply();
   override(tf.Relu, (dy, [x]) => (x!.dtype === 'float32' ? { x: () => eltwiseGrad(dy, x!, BinaryOp.reluGrad) } : undefined));
   override(tf.Relu6, (dy, [x]) => (x!.dtype === 'float32' ? { x: () => eltwiseGrad(dy, x!, BinaryOp.relu6Grad) } : undefined));
   override(tf.Square, (dy, [x]) => (x!.dtype === 'float32' ? { x: () => eltwiseGrad(dy, x!, BinaryOp.squareGrad) } : undefined));

@@ -7,6 +7,7 @@ import { addon, cpuFallback, f32, kernel } from './native-args.js';
 declare module '../addon.js' {
   interface OneDnnAddon {
     reduce(op: number, x: Float32Array, out: Float32Array, outer: number, reduced: number, inner: number): void;
+    mulReduce(a: Float32Array, b: Float32Array, out: Float32Array, outer: number, reduced: number, inner: number): void;
     transpose(x: Float32Array, out: Float32Array, shape: number[], perm: number[]): void;
     tile(x: Float32Array, out: Float32Array, shape: number[], reps: number[]): void;
     slice(x: Float32Array, out: Float32Array, shape: number[], begin: number[], size: number[]): void;
