@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include "registry.h"
+#include "tensor_args.h"
 
 namespace selab {
 
@@ -27,7 +28,14 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setParallelMin(n): the element count from which elementwise loops use every thread (for measuring).
+Napi::Value SetParallelMin(const Napi::CallbackInfo& info) {
+  ParallelMin() = info[0].As<Napi::Number>().Int64Value();
+  return info.Env().Undefined();
+}
+
 SELAB_EXPORT("info", Info);
+SELAB_EXPORT("setParallelMin", SetParallelMin);
 SELAB_EXPORT("setThreads", SetThreads);
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 namespace selab {
@@ -35,13 +36,21 @@ inline std::vector<int64_t> ArgDims(const Napi::CallbackInfo& info, size_t i) {
 inline int64_t ArgInt(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int64Value(); }
 inline double ArgNum(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().DoubleValue(); }
 
-// Below this many elements (4 MiB of floats) a loop runs on one thread. On an idle machine a
-// second thread pays from ~32K elements, but when the cores are shared, waking a sleeping
-// OpenMP worker costs a scheduler time slice (10-40 ms measured here) against ~0.5 ms for a
-// single-threaded pass over 1M elements; Adam alone makes ~400 such calls per plain10 step.
-constexpr int64_t kParallelMin = 1 << 20;
+// Below this many elements a loop runs on one thread (SELAB_PARALLEL_MIN; default 4 MiB of
+// floats). On an idle machine a second thread pays from ~32K elements, but when the cores are
+// shared, waking a sleeping OpenMP worker costs a scheduler time slice (10-40 ms measured here)
+// against ~0.5 ms for a single-threaded pass over 1M elements; Adam alone makes ~400 such calls
+// per plain10 step.
+inline int64_t& ParallelMin() {
+  static int64_t value = [] {
+    const char* env = std::getenv("SELAB_PARALLEL_MIN");
+    const long long v = env ? std::atoll(env) : 0;
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{1} << 20;
+  }();
+  return value;
+}
 
-inline int ThreadsFor(int64_t work) { return work < kParallelMin ? 1 : omp_get_max_threads(); }
+inline int ThreadsFor(int64_t work) { return work < ParallelMin() ? 1 : omp_get_max_threads(); }
 
 // Splits [0, n) into `parts` contiguous ranges; returns range `k`.
 inline void Split(int64_t n, int parts, int k, int64_t* begin, int64_t* end) {
