@@ -13,6 +13,7 @@ import { addonLoadError } from '../src/backend/onednn/addon.js';
 import { ONEDNN_BACKEND, registerOneDnnBackend } from '../src/backend/onednn/backend.js';
 import { BatchNorm } from '../src/models/batch-norm.js';
 import { ReLU6 } from '../src/models/relu6.js';
+import { SqueezeExcitation } from '../src/attention/squeeze-excitation.js';
 import { profileKernels } from '../src/bench/profile.js';
 import { relativeError } from './relative-error.js';
 
@@ -110,6 +111,34 @@ describe('onednn layer merges', { skip }, () => {
     // The full model still merges afterwards.
     const expected = await on('cpu', () => predictValues(model));
     assert.ok(relativeError(await on(ONEDNN_BACKEND, () => predictValues(model)), expected, 1) <= TOLERANCE);
+  });
+
+  it('inference: SE → BatchNorm → ReLU6 and Add → BatchNorm → ReLU run as one pass each, as cpu computes them', async () => {
+    const input = tfl.input({ shape: [6, 6, 16] });
+    const c = tfl.layers.conv2d({ filters: 16, kernelSize: 1, useBias: false }).apply(input) as tfl.SymbolicTensor;
+    let x = new SqueezeExcitation({ ratio: 4 }).apply(c) as tfl.SymbolicTensor;
+    x = new BatchNorm({ epsilon: 1e-3 }).apply(x) as tfl.SymbolicTensor;
+    x = new ReLU6().apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.add().apply([x, input]) as tfl.SymbolicTensor;
+    x = new BatchNorm().apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.reLU().apply(x) as tfl.SymbolicTensor;
+    const out = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+    const m = tfl.model({ inputs: input, outputs: out });
+    randomize(m);
+    const data = tf.tensor(random(3 * 6 * 6 * 16, -1, 1), [3, 6, 6, 16]);
+    const values = () => tf.tidy(() => (m.predict(data) as tf.Tensor).dataSync().slice() as Float32Array);
+    const expected = await on('cpu', values);
+    await tf.setBackend(ONEDNN_BACKEND);
+    let actual: Float32Array | undefined;
+    const profile = profileKernels(ONEDNN_BACKEND, () => (actual = values()));
+    const calls = (name: string) => profile.kernels.find((k) => k.kernel === name)?.calls ?? 0;
+    // The SE block's product takes in its BatchNorm and ReLU6 (inside its Multiply); the other pair is a SelabScaleShift.
+    assert.equal(calls('SelabScaleShift'), 1);
+    for (const gone of ['FusedBatchNorm', 'Relu6']) assert.equal(calls(gone), 0, `${gone} still ran`);
+    assert.equal(calls('Relu'), 1, "only the SE block's own bottleneck ReLU runs");
+    assert.ok(relativeError(actual!, expected, 1) <= TOLERANCE, `error ${relativeError(actual!, expected, 1)}`);
+    data.dispose();
+    m.dispose();
   });
 
   it('training: the gradients with the padding merged equal cpu', async () => {

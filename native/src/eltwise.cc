@@ -3,6 +3,7 @@
 // splits the outer one; small tensors stay on one thread.
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "registry.h"
 #include "tensor_args.h"
@@ -146,6 +147,49 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// scaleShift(x, scale, shift, out, channels, activation, gate | null): x viewed as [N, P, C],
+// out = act(x · scale[c] · gate[n, c] + shift[c]) with gate [N, C] optional and activation 0
+// linear, 1 relu, 2 relu6 (NaN passes through). BatchNorm's inference map and its activation in
+// one pass, with an SE gate before it when there is one (src/backend/onednn/layers.ts).
+Napi::Value ScaleShift(const Napi::CallbackInfo& info) {
+  const F32 x = ArgF32(info, 0);
+  const float* scale = ArgF32(info, 1).data;
+  const float* shift = ArgF32(info, 2).data;
+  float* out = ArgF32(info, 3).data;
+  const int64_t C = ArgInt(info, 4);
+  const int act = static_cast<int>(ArgInt(info, 5));
+  const F32 gate = ArgF32(info, 6);
+  const int64_t total = static_cast<int64_t>(x.size), rows = total / C;
+  const int64_t n = gate.data ? static_cast<int64_t>(gate.size) / C : 1, perSample = rows / n;
+  auto run = [&](auto activate) {
+#pragma omp parallel num_threads(ThreadsFor(total))
+    {
+      std::vector<float> a(scale, scale + C);
+      int64_t begin, end;
+      Split(rows, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
+      int64_t sample = -1;
+      for (int64_t r = begin; r < end; ++r) {
+        if (gate.data && r / perSample != sample) {
+          sample = r / perSample;
+          const float* g = gate.data + sample * C;
+          for (int64_t c = 0; c < C; ++c) a[c] = scale[c] * g[c];
+        }
+        const float* xr = x.data + r * C;
+        float* o = out + r * C;
+        const float* ap = a.data();
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) o[c] = activate(xr[c] * ap[c] + shift[c]);
+      }
+    }
+  };
+  switch (act) {
+    case 1: run([](float v) { return v < 0.f ? 0.f : v; }); break;
+    case 2: run([](float v) { return v < 0.f ? 0.f : (v > 6.f ? 6.f : v); }); break;
+    default: run([](float v) { return v; }); break;
+  }
+  return info.Env().Undefined();
+}
+
 // fill(out, value)
 Napi::Value Fill(const Napi::CallbackInfo& info) {
   const F32 out = ArgF32(info, 0);
@@ -208,6 +252,7 @@ Napi::Value AddN(const Napi::CallbackInfo& info) {
 SELAB_EXPORT("binary", Binary);
 SELAB_EXPORT("unary", Unary);
 SELAB_EXPORT("fill", Fill);
+SELAB_EXPORT("scaleShift", ScaleShift);
 SELAB_EXPORT("castF32ToI32", CastF32ToI32);
 SELAB_EXPORT("castI32ToF32", CastI32ToF32);
 SELAB_EXPORT("addN", AddN);

@@ -8,6 +8,9 @@
 // - inference: Conv2D/DepthwiseConv2D (linear) → BatchNormalization → ReLU/ReLU6 becomes one
 //   convolution, the BatchNorm scale folded into the weights, its shift into the bias and the
 //   activation a post-op; the BatchNorm and activation layers pass the result through;
+// - inference: any other BatchNormalization → ReLU/ReLU6 becomes one native pass (SelabScaleShift),
+//   and after a SqueezeExcitation block that pass also applies the block's gate, in place of its
+//   product (MobileNet+SE: SE → BatchNorm → ReLU6);
 // - training and inference: ZeroPadding2D → a 'valid' convolution becomes one convolution with
 //   explicit padding (MobileNet's stride-2 blocks), the padding layer passing its input through.
 // A merge needs each layer to appear once in the model and each intermediate result to have no
@@ -22,6 +25,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { conv2dOp, registerConvOpGradient, type Conv2DAttrs } from './kernels/conv-op.js';
+import { nativeScaleShift, SCALE_SHIFT, setMultiplyHook } from './kernels/eltwise.js';
 import { BACKEND } from './kernels/native-args.js';
 
 interface LayerVariable {
@@ -63,8 +67,19 @@ interface BatchNormFold {
   activation: Conv2DAttrs['activation'];
 }
 
+/** A BatchNorm (and activation) merged into one native pass, or into an SE block's product. */
+interface BatchNormPass {
+  bn: Layer;
+  act?: Layer;
+  activation: Conv2DAttrs['activation'];
+}
+
 interface Plan {
   batchNorm: Map<Layer, BatchNormFold>;
+  /** BatchNorm layers not folded into a convolution, by layer. */
+  affine: Map<Layer, BatchNormPass>;
+  /** SqueezeExcitation blocks whose product takes in the BatchNorm (and activation) after them. */
+  gated: Map<Layer, BatchNormPass>;
   /** ZeroPadding2D layers whose padding their consuming convolution takes over. */
   padding: Set<Layer>;
 }
@@ -128,13 +143,15 @@ function activationOf(layer: Layer): 'relu' | 'relu6' | undefined {
 const CONV_CLASSES: Record<string, boolean> = { Conv2D: false, DepthwiseConv2D: true };
 
 function makePlan(model: { nodesByDepth: Record<string, GraphNode[]>; outputs: tfl.SymbolicTensor[] }): Plan {
-  const plan: Plan = { batchNorm: new Map(), padding: new Set() };
+  const plan: Plan = { batchNorm: new Map(), affine: new Map(), gated: new Map(), padding: new Set() };
   const nodes = Object.values(model.nodesByDepth).flat();
   const uses = new Map<Layer, number>();
   const consumers = new Map<number, GraphNode[]>();
+  const producer = new Map<number, GraphNode>();
   for (const node of nodes) {
     uses.set(node.outboundLayer, (uses.get(node.outboundLayer) ?? 0) + 1);
     for (const t of node.inputTensors) consumers.set(t.id, [...(consumers.get(t.id) ?? []), node]);
+    for (const t of node.outputTensors) producer.set(t.id, node);
   }
   const outputs = new Set(model.outputs.map((t) => t.id));
   /** The one node consuming the node's only output, when that output is nothing else's and its layer appears once. */
@@ -156,7 +173,7 @@ function makePlan(model: { nodesByDepth: Record<string, GraphNode[]>; outputs: t
       const actNode = next(bnNode!);
       const activation = actNode ? activationOf(actNode.outboundLayer) : undefined;
       plan.batchNorm.set(layer, activation ? { bn, act: actNode!.outboundLayer, activation } : { bn, activation: 'linear' });
-      passThrough(bn);
+      patchBatchNorm(bn);
       if (activation) passThrough(actNode!.outboundLayer);
     } else if (name === 'ZeroPadding2D') {
       const convNode = next(node);
@@ -165,6 +182,23 @@ function makePlan(model: { nodesByDepth: Record<string, GraphNode[]>; outputs: t
       if (!conv || !cls || !(cls in CONV_CLASSES) || conv.padding !== 'valid' || (layer as unknown as ConvLayer).dataFormat !== 'channelsLast') continue;
       plan.padding.add(layer);
       padThrough(layer);
+    }
+  }
+  // BatchNorms left: one pass with their activation, in an SE block's product when one feeds them.
+  const intoConv = new Set([...plan.batchNorm.values()].map((f) => f.bn));
+  for (const node of nodes) {
+    const bn = node.outboundLayer as Layer & BatchNormLayer;
+    if (uses.get(bn) !== 1 || bn.getClassName() !== 'BatchNormalization' || intoConv.has(bn) || (bn.axis !== -1 && bn.axis !== 3)) continue;
+    const actNode = next(node);
+    const activation = actNode ? activationOf(actNode.outboundLayer) : undefined;
+    const pass: BatchNormPass = activation ? { bn, act: actNode!.outboundLayer, activation } : { bn, activation: 'linear' };
+    plan.affine.set(bn, pass);
+    patchBatchNorm(bn);
+    if (activation) passThrough(actNode!.outboundLayer);
+    const from = node.inputTensors.length === 1 ? producer.get(node.inputTensors[0]!.id) : undefined;
+    if (from && from.outboundLayer.getClassName() === 'SqueezeExcitation' && uses.get(from.outboundLayer) === 1 && next(from) === node) {
+      plan.gated.set(from.outboundLayer, pass);
+      patchGate(from.outboundLayer);
     }
   }
   return plan;
@@ -196,18 +230,80 @@ const currentPlan = (): Plan | undefined => active[active.length - 1];
 
 const passing = new WeakSet<Layer>();
 
-/** Makes the layer hand on, as it is, a result marked for it (instance-level: only layers a plan folds). */
-function passThrough(layer: Layer): void {
+type Own = (x: tf.Tensor, kwargs: Kwargs) => tf.Tensor | undefined;
+
+/**
+ * Makes the layer hand on, as it is, a result marked for it, and otherwise try `own` before its
+ * own `call` (instance-level: only layers a plan merges).
+ */
+function passThrough(layer: Layer, own?: Own): void {
   if (passing.has(layer)) return;
   passing.add(layer);
   const original = layer.call.bind(layer) as (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
   (layer as unknown as { call: Call }).call = function (inputs, kwargs) {
     const x = single(inputs);
     const mark = x && marks.get(x);
-    if (!x || mark?.next !== layer) return original(inputs, kwargs);
-    // A new tensor on the same storage: the executor disposes the layer's input after it runs.
-    const y = tf.clone(x);
-    if (mark.after) marks.set(y, { next: mark.after });
+    if (x && mark?.next === layer) {
+      // A new tensor on the same storage: the executor disposes the layer's input after it runs.
+      const y = tf.clone(x);
+      if (mark.after) marks.set(y, { next: mark.after });
+      return y;
+    }
+    return (x && own?.(x, kwargs)) ?? original(inputs, kwargs);
+  };
+}
+
+/** Whether a layer may merge now: inference on onednn without a recording tape, on float32 channels-last input. */
+const merging = (x: tf.Tensor, kwargs: Kwargs): boolean =>
+  !kwargs?.['training'] && !recording() && tf.getBackend() === BACKEND && x.dtype === 'float32' && x.rank >= 2;
+
+const ACTIVATION_CODE = { linear: 0, relu: 1, relu6: 2 } as const;
+
+/** A BatchNorm that passes on what a convolution or SE block did for it, and otherwise runs with its activation in one pass. */
+function patchBatchNorm(bn: Layer): void {
+  passThrough(bn, (x, kwargs) => {
+    const pass = merging(x, kwargs) ? currentPlan()?.affine.get(bn) : undefined;
+    const state = bn as unknown as BatchNormLayer;
+    if (!pass || x.shape[x.rank - 1] !== state.movingMean.read().shape[0]) return undefined;
+    const f = foldBatchNorm(bn, state, null);
+    const y = tf.tidy(
+      () => tf.engine().runKernel(SCALE_SHIFT, { x, scale: tf.tensor1d(f.scale), shift: tf.tensor1d(f.bias) }, { activation: ACTIVATION_CODE[pass.activation] }) as tf.Tensor,
+    );
+    if (pass.act) marks.set(y, { next: pass.act });
+    return y;
+  });
+}
+
+/**
+ * An SE block whose product x·gate also applies the BatchNorm and activation after it: the block
+ * runs as written, with its last Multiply (x against the [N,1,1,C] gate) replaced by one
+ * SelabScaleShift pass. Should the block compute differently, nothing is replaced and the
+ * BatchNorm runs on its own.
+ */
+function patchGate(se: Layer): void {
+  if (passing.has(se)) return;
+  passing.add(se);
+  const original = se.call.bind(se) as (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
+  (se as unknown as { call: Call }).call = function (inputs, kwargs) {
+    const x = single(inputs);
+    const pass = x && x.rank === 4 && merging(x, kwargs) ? currentPlan()?.gated.get(se) : undefined;
+    if (!x || !pass) return original(inputs, kwargs);
+    const f = foldBatchNorm(pass.bn, pass.bn as unknown as BatchNormLayer, null);
+    const [n, , , c] = x.shape;
+    let merged = false;
+    setMultiplyHook((backend, a, b) => {
+      if (merged || a.dataId !== x.dataId || !tf.util.arraysEqual(b.shape, [n!, 1, 1, c!])) return undefined;
+      const out = nativeScaleShift(backend, a, f.scale, f.bias, ACTIVATION_CODE[pass.activation], b);
+      merged = out !== undefined;
+      return out;
+    });
+    let y: tf.Tensor | tf.Tensor[];
+    try {
+      y = original(inputs, kwargs);
+    } finally {
+      setMultiplyHook(null);
+    }
+    if (merged && !Array.isArray(y)) marks.set(y, { next: pass.bn, after: pass.act });
     return y;
   };
 }
@@ -228,15 +324,38 @@ function padThrough(layer: Layer): void {
 
 // ---- convolutions ----
 
-/** The BatchNorm's inference affine map as a per-channel scale and the folded bias: y = conv(x, W·scale) + bias. */
-function foldBatchNorm(bn: BatchNormLayer, bias: tf.Tensor | null): { scale: tf.Tensor; bias: tf.Tensor } {
-  const variance = bn.movingVariance.read();
-  let scale = tf.rsqrt(tf.add(variance, bn.epsilon));
-  if (bn.gamma) scale = tf.mul(scale, bn.gamma.read());
-  let shift = tf.mul(tf.neg(bn.movingMean.read()), scale);
-  if (bias) shift = tf.add(shift, tf.mul(bias, scale));
-  if (bn.beta) shift = tf.add(shift, bn.beta.read());
-  return { scale, bias: shift };
+interface Folded {
+  /** The storage ids of the weights it was computed from: a written variable gets a new one. */
+  from: unknown[];
+  scale: Float32Array;
+  bias: Float32Array;
+}
+
+const folded = new WeakMap<Layer, Folded>();
+
+/**
+ * The BatchNorm's inference affine map as a per-channel scale and the folded bias:
+ * y = conv(x, W·scale) + bias. Computed in JavaScript from the (small) weight arrays and kept
+ * until one of the weights is written, so a validation pass costs no extra kernels.
+ */
+function foldBatchNorm(layer: Layer, bn: BatchNormLayer, convBias: tf.Tensor | null): Folded {
+  const vars = [bn.movingMean.read(), bn.movingVariance.read(), bn.gamma?.read() ?? null, bn.beta?.read() ?? null, convBias];
+  const from = vars.map((v) => v?.dataId ?? null);
+  let f = folded.get(layer);
+  if (!f || f.from.some((id, k) => id !== from[k])) {
+    const [mean, variance, gamma, beta, bias] = vars.map((v) => (v ? (v.dataSync() as Float32Array) : null));
+    const channels = mean!.length;
+    const scale = new Float32Array(channels);
+    const shift = new Float32Array(channels);
+    for (let c = 0; c < channels; c++) {
+      const a = (gamma ? gamma[c]! : 1) / Math.sqrt(variance![c]! + bn.epsilon);
+      scale[c] = a;
+      shift[c] = ((bias ? bias[c]! : 0) - mean![c]!) * a + (beta ? beta[c]! : 0);
+    }
+    f = { from, scale, bias: shift };
+    folded.set(layer, f);
+  }
+  return f;
 }
 
 function nativeCall(layer: ConvLayer & Layer, x: tf.Tensor, kwargs: Kwargs, depthwise: boolean): tf.Tensor | undefined {
@@ -249,8 +368,8 @@ function nativeCall(layer: ConvLayer & Layer, x: tf.Tensor, kwargs: Kwargs, dept
   const fold = !kwargs?.['training'] && !recording() ? currentPlan()?.batchNorm.get(layer) : undefined;
   if (!fold) return tf.tidy(() => conv2dOp(x, kernel.read(), layer.bias ? layer.bias.read() : null, attrs));
   const y = tf.tidy(() => {
-    const folded = foldBatchNorm(fold.bn as unknown as BatchNormLayer, layer.bias ? layer.bias.read() : null);
-    return conv2dOp(x, kernel.read(), folded.bias, { ...attrs, activation: fold.activation }, folded.scale);
+    const f = foldBatchNorm(layer, fold.bn as unknown as BatchNormLayer, layer.bias ? layer.bias.read() : null);
+    return conv2dOp(x, kernel.read(), tf.tensor1d(f.bias), { ...attrs, activation: fold.activation }, tf.tensor1d(f.scale));
   });
   marks.set(y, { next: fold.bn, after: fold.act });
   return y;

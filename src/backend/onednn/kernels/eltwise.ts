@@ -12,7 +12,37 @@ declare module '../addon.js' {
     castF32ToI32(x: Float32Array, out: Int32Array): void;
     castI32ToF32(x: Int32Array, out: Float32Array): void;
     addN(xs: Float32Array[], out: Float32Array): void;
+    scaleShift(x: Float32Array, scale: Float32Array, shift: Float32Array, out: Float32Array, channels: number, activation: number, gate: Float32Array | null): void;
   }
+}
+
+/** Inputs x [..., C], scale [C], shift [C], gate [N, 1, 1, C] (optional); attr activation (0 linear, 1 relu, 2 relu6); y = act(x·scale·gate + shift). */
+export const SCALE_SHIFT = 'SelabScaleShift';
+
+/** y = act(x·scale·gate + shift) natively (see SCALE_SHIFT); undefined when an input is not float32. */
+export function nativeScaleShift(
+  backend: MathBackendCPU, x: TensorInfo, scale: Float32Array, shift: Float32Array, activation: number, gate: TensorInfo | null,
+): TensorInfo | undefined {
+  const xv = f32(backend, x);
+  const gv = gate ? f32(backend, gate) : null;
+  const channels = x.shape[x.shape.length - 1]!;
+  if (!xv || gv === undefined || scale.length !== channels || shift.length !== channels) return undefined;
+  if (gv && (x.shape.length !== 4 || gv.length !== x.shape[0]! * channels)) return undefined;
+  const out = allocFloat32(xv.length);
+  addon().scaleShift(xv, scale, shift, out, channels, activation, gv);
+  return backend.makeTensorInfo(x.shape, 'float32', out);
+}
+
+/**
+ * A replacement for Multiply kernels while it is set (src/backend/onednn/layers.ts sets one
+ * around an SE block whose product it merges with the BatchNorm after it); it returns undefined
+ * for the products it leaves alone.
+ */
+export type MultiplyHook = (backend: MathBackendCPU, a: TensorInfo, b: TensorInfo) => TensorInfo | undefined;
+let multiplyHook: MultiplyHook | null = null;
+
+export function setMultiplyHook(hook: MultiplyHook | null): void {
+  multiplyHook = hook;
 }
 
 /** Op codes of native/src/eltwise.cc. */
@@ -91,7 +121,8 @@ function binaryKernel(kernelName: string, op: number): KernelConfig {
   const fallback = cpuFallback(kernelName);
   return kernel(kernelName, (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
-    return nativeBinary(args.backend as MathBackendCPU, op, a, b) ?? fallback(args);
+    const hooked = op === BinaryOp.mul && multiplyHook ? multiplyHook(args.backend as MathBackendCPU, a, b) : undefined;
+    return hooked ?? nativeBinary(args.backend as MathBackendCPU, op, a, b) ?? fallback(args);
   });
 }
 
@@ -118,6 +149,15 @@ const zerosLikeFallback = cpuFallback(tf.ZerosLike);
 const addNFallback = cpuFallback(tf.AddN);
 
 export const elementwiseKernels: KernelConfig[] = [
+  kernel(SCALE_SHIFT, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { x, scale, shift, gate } = args.inputs as Record<string, TensorInfo | undefined>;
+    const sv = scale && f32(backend, scale);
+    const hv = shift && f32(backend, shift);
+    const out = x && sv && hv ? nativeScaleShift(backend, x, sv, hv, (args.attrs as { activation: number }).activation, gate ?? null) : undefined;
+    if (!out) throw new Error(`${SCALE_SHIFT} takes float32 tensors: x [..., C], scale and shift [C], gate [N, 1, 1, C]`);
+    return out;
+  }),
   binaryKernel(tf.Add, BinaryOp.add),
   binaryKernel(tf.Sub, BinaryOp.sub),
   binaryKernel(tf.Multiply, BinaryOp.mul),
