@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findCheckpoint, loadCheckpoint, saveCheckpoint } from '../src/engine/checkpoint.js';
 import { trainEpoch, type Batch } from '../src/engine/loop.js';
-import { activationBytesPerImage, chooseMicroBatch } from '../src/engine/microbatch.js';
+import { ACTIVATION_FACTOR, activationBytesPerImage, chooseMicroBatch, MAX_AUTO_MICRO_BATCH } from '../src/engine/microbatch.js';
 import { makeOptimizer, setLearningRate } from '../src/engine/optimizers.js';
 import { parseOverrides } from '../src/cli/options.js';
 import { casePreset, getCase } from '../src/experiments/cases.js';
@@ -196,14 +196,16 @@ describe('gradient accumulation', () => {
 });
 
 describe('micro-batch choice', () => {
-  it('takes the largest divisor of the batch that fits the budget', () => {
+  it('takes the largest divisor of the batch, up to 128, that fits the budget', () => {
     const model = tinyModel();
     const perImage = activationBytesPerImage(model);
     // conv, bn, relu: 8·8·4 each; gap: 4; dense: 10 → 782 floats.
     assert.equal(perImage, (3 * 8 * 8 * 4 + 4 + 10) * 4);
-    assert.equal(chooseMicroBatch(model, 1024, 1e12), 1024);
-    assert.equal(chooseMicroBatch(model, 1024, perImage * 8 * 300), 256);
-    assert.equal(chooseMicroBatch(model, 1000, perImage * 8 * 300), 250);
+    assert.equal(chooseMicroBatch(model, 1024, 1e12), MAX_AUTO_MICRO_BATCH);
+    assert.equal(chooseMicroBatch(model, 1024, 1e12, 1024), 1024);
+    assert.equal(chooseMicroBatch(model, 1024, perImage * ACTIVATION_FACTOR * 300, 1024), 256);
+    assert.equal(chooseMicroBatch(model, 1000, perImage * ACTIVATION_FACTOR * 300, 1000), 250);
+    assert.equal(chooseMicroBatch(model, 1024, perImage * ACTIVATION_FACTOR * 100), 64);
     assert.equal(chooseMicroBatch(model, 1024, 1), 1);
   });
 });

@@ -1,16 +1,26 @@
-// Choosing the micro-batch: the largest divisor of the batch whose training step fits a memory
-// budget. A step's memory is dominated by the activations the backward pass keeps, which scale
-// linearly with the micro-batch, so the estimate is (bytes of every layer output per image) ×
-// a factor measured on this codebase's models (see docs/training.md).
+// Choosing the micro-batch: the largest divisor of the batch, up to 128 images, whose training
+// step fits a memory budget. A step's memory is dominated by the activations the backward pass
+// keeps, which scale linearly with the micro-batch, so the estimate is (bytes of every layer
+// output per image) × a factor measured on this codebase's models (see docs/training.md).
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { totalmem } from 'node:os';
 
 /**
- * Peak tensor bytes of a training step ÷ the float32 bytes of all layer outputs, both per image.
- * BatchNorm in training mode, ReLU and SE keep several same-sized intermediates per layer output,
- * and the gradients of one layer coexist with the next layer's saved activations.
+ * A training step's memory per image ÷ the float32 bytes of all layer outputs per image. Measured
+ * as the growth of the process's peak RSS from a micro-batch of 64 to one of 128 on `onednn`, for
+ * each of the seven cases: 1.3 (plain10+SE) to 2.8 (VGG16), 2.0 for MobileNet+SE
+ * (docs/benchmarks.md, "Peak memory per case"); 3 is above every one. The rest of the process
+ * (code, weights, optimizer state, the data set: 0.9-1.7 GB) does not grow with the micro-batch
+ * and is outside the budget.
  */
-export const ACTIVATION_FACTOR = 8;
+export const ACTIVATION_FACTOR = 3;
+
+/**
+ * The largest micro-batch chosen without --micro-batch: the reference trained each step of 1024 as
+ * 8 TPU replicas of 128, so 128 keeps BatchNorm's statistics per 128 images under either protocol;
+ * a larger one would only take more memory.
+ */
+export const MAX_AUTO_MICRO_BATCH = 128;
 
 function outputElements(shape: tfl.Shape | tfl.Shape[]): number {
   const shapes = (Array.isArray(shape[0]) ? shape : [shape]) as tfl.Shape[];
@@ -34,20 +44,23 @@ export function activationBytesPerImage(model: tfl.LayersModel): number {
 /** wasm memory is capped at 4 GB and never shrinks; keep a step well inside it. */
 const WASM_BUDGET = 2 * 2 ** 30;
 
-/** Default budget for a step's activations: a quarter of the machine's memory (less on wasm). */
+/**
+ * Default budget for a step's activations: half the machine's memory (at most 2 GiB on wasm). On
+ * 24 GiB that lets MobileNet+SE, the largest case, train in micro-batches of 128 (7.4 GB peak RSS).
+ */
 export function defaultMemoryBudget(backend = ''): number {
-  const quarter = Math.floor(totalmem() / 4);
-  return backend === 'wasm' ? Math.min(quarter, WASM_BUDGET) : quarter;
+  const half = Math.floor(totalmem() / 2);
+  return backend === 'wasm' ? Math.min(half, WASM_BUDGET) : half;
 }
 
 export function estimateStepBytes(model: tfl.LayersModel, microBatch: number): number {
   return activationBytesPerImage(model) * ACTIVATION_FACTOR * microBatch;
 }
 
-/** The largest divisor of batchSize whose estimated step memory fits budgetBytes (at least 1). */
-export function chooseMicroBatch(model: tfl.LayersModel, batchSize: number, budgetBytes = defaultMemoryBudget()): number {
+/** The largest divisor of batchSize, at most `max`, whose estimated step memory fits budgetBytes (at least 1). */
+export function chooseMicroBatch(model: tfl.LayersModel, batchSize: number, budgetBytes = defaultMemoryBudget(), max = MAX_AUTO_MICRO_BATCH): number {
   const perImage = activationBytesPerImage(model) * ACTIVATION_FACTOR;
   const fit = Math.max(1, Math.floor(budgetBytes / perImage));
-  for (let m = Math.min(batchSize, fit); m > 1; m--) if (batchSize % m === 0) return m;
+  for (let m = Math.min(batchSize, fit, max); m > 1; m--) if (batchSize % m === 0) return m;
   return 1;
 }
