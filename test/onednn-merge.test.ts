@@ -1,7 +1,8 @@
 // The layer merges of src/backend/onednn/layers.ts against the stock layers on the cpu backend:
-// Conv → BatchNorm → ReLU/ReLU6 folded into one convolution for inference, ZeroPadding2D taken
-// over by the next convolution (inference and training), and no merge where a merged-away result
-// is needed (another consumer, a model output, a layer shared with another model).
+// Conv → BatchNorm → ReLU/ReLU6 folded into one convolution for inference, BatchNorm → ReLU/ReLU6
+// as BatchNorm kernels with the activation inside for training, ZeroPadding2D taken over by the
+// next convolution (inference and training), and no merge where a merged-away result is needed
+// (another consumer, a model output, a layer shared with another model).
 //
 // Error metric: max|onednn − cpu| / max(1, max|cpu|), at most 1e-4 (test/relative-error.ts).
 import { describe, it } from 'node:test';
@@ -11,7 +12,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import { addonLoadError } from '../src/backend/onednn/addon.js';
 import { ONEDNN_BACKEND, registerOneDnnBackend } from '../src/backend/onednn/backend.js';
-import { BatchNorm } from '../src/models/batch-norm.js';
+import { BatchNorm, withBatchNormGroups } from '../src/models/batch-norm.js';
 import { ReLU6 } from '../src/models/relu6.js';
 import { SqueezeExcitation } from '../src/attention/squeeze-excitation.js';
 import { profileKernels } from '../src/bench/profile.js';
@@ -141,23 +142,92 @@ describe('onednn layer merges', { skip }, () => {
     m.dispose();
   });
 
-  it('training: the gradients with the padding merged equal cpu', async () => {
-    const grads = () =>
-      tf.tidy(() => {
-        const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-        const { grads: g } = tf.variableGrads(() => tf.sum(tf.square(model.apply(xs(), { training: true }) as tf.Tensor)), vars);
-        return vars.map((v) => g[v.name]!.dataSync().slice() as Float32Array);
-      });
-    // Training mode moves the BatchNorm averages; both backends start from the same weights.
-    const saved = model.getWeights().map((w) => tf.keep(w.clone()));
-    const expected = await on('cpu', grads);
-    model.setWeights(saved);
-    await tf.setBackend(ONEDNN_BACKEND);
+  /** The loss, every trainable weight's gradient and the BatchNorm moving statistics after one training-mode pass. */
+  function trainingPass(m: tfl.LayersModel, data: () => tf.Tensor): Float32Array[] {
+    return tf.tidy(() => {
+      const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { value, grads: g } = tf.variableGrads(() => tf.sum(tf.square(m.apply(data(), { training: true }) as tf.Tensor)), vars);
+      const moving = m.weights.filter((w) => /moving/.test(w.name)).map((w) => w.read().dataSync().slice() as Float32Array);
+      return [value.dataSync().slice() as Float32Array, ...vars.map((v) => g[v.name]!.dataSync().slice() as Float32Array), ...moving];
+    });
+  }
+
+  /** trainingPass on each backend (or setting) in turn, from the same weights; restores them. */
+  async function trainingPasses(m: tfl.LayersModel, data: () => tf.Tensor, runs: (() => Promise<unknown>)[]): Promise<Float32Array[][]> {
+    // Training mode moves the BatchNorm averages; every run starts from the same weights.
+    const saved = m.getWeights().map((w) => tf.keep(w.clone()));
+    const out: Float32Array[][] = [];
+    for (const setUp of runs) {
+      await setUp();
+      out.push(trainingPass(m, data));
+      m.setWeights(saved);
+    }
+    tf.dispose(saved);
+    return out;
+  }
+
+  const names = (m: tfl.LayersModel) => ['loss', ...m.trainableWeights.map((w) => w.name), ...m.weights.filter((w) => /moving/.test(w.name)).map((w) => w.name)];
+
+  it('training: the padding merged and the activations inside the BatchNorms, loss, gradients and moving statistics equal cpu', async () => {
+    const [expected] = await trainingPasses(model, xs, [() => tf.setBackend('cpu')]);
     let actual: Float32Array[] = [];
-    const profile = profileKernels(ONEDNN_BACKEND, () => (actual = grads()));
+    await tf.setBackend(ONEDNN_BACKEND);
+    const saved = model.getWeights().map((w) => tf.keep(w.clone()));
+    const profile = profileKernels(ONEDNN_BACKEND, () => (actual = trainingPass(model, xs)));
     model.setWeights(saved);
     tf.dispose(saved);
-    assert.ok(!profile.kernels.some((k) => k.kernel === 'PadV2'), 'the padding was not merged in training');
-    actual.forEach((a, i) => assert.ok(relativeError(a, expected[i]!, 1) <= 1e-3, `${model.trainableWeights[i]!.name}: error ${relativeError(a, expected[i]!, 1)}`));
+    const calls = (name: string) => profile.kernels.find((k) => k.kernel === name)?.calls ?? 0;
+    assert.equal(calls('PadV2'), 0, 'the padding was not merged in training');
+    for (const gone of ['Relu', 'Relu6']) assert.equal(calls(gone), 0, `${gone} still ran`);
+    assert.equal(calls('SelabEltwiseGrad'), 1, "only the loss's square has an elementwise gradient");
+    assert.equal(calls('SelabBatchNormTrain'), 3);
+    assert.equal(calls('SelabBatchNormTrainGrad'), 3);
+    names(model).forEach((name, i) => {
+      const err = relativeError(actual[i]!, expected![i]!, 1);
+      assert.ok(err <= 1e-3, `${name}: error ${err}`);
+    });
+  });
+
+  it('training: the merged step equals the unmerged one (SELAB_ONEDNN_MERGE=off) on onednn', async () => {
+    const [merged, plain] = await trainingPasses(model, xs, [
+      () => tf.setBackend(ONEDNN_BACKEND),
+      async () => {
+        process.env['SELAB_ONEDNN_MERGE'] = 'off';
+      },
+    ]);
+    delete process.env['SELAB_ONEDNN_MERGE'];
+    names(model).forEach((name, i) => {
+      const err = relativeError(merged![i]!, plain![i]!, 1);
+      assert.ok(err <= 1e-5, `${name}: error ${err}`);
+    });
+  });
+
+  it('training: a stock tfjs-layers BatchNormalization keeps its ReLU, and BatchNorm groups apply theirs', async () => {
+    const input = tfl.input({ shape: [5, 5, 6] });
+    let x = tfl.layers.batchNormalization({ name: 'stock_bn' }).apply(input) as tfl.SymbolicTensor;
+    x = tfl.layers.reLU({ name: 'stock_relu' }).apply(x) as tfl.SymbolicTensor;
+    x = new BatchNorm({ name: 'selab_bn' }).apply(x) as tfl.SymbolicTensor;
+    x = new ReLU6({ name: 'selab_relu6' }).apply(x) as tfl.SymbolicTensor;
+    const m = tfl.model({ inputs: input, outputs: x });
+    randomize(m);
+    // A scale of 4 spreads the normalised values past 6, where ReLU6 clips and its gradient stops.
+    (m.getLayer('selab_bn').weights.find((w) => /gamma/.test(w.name)) as tf.Variable | undefined)?.write(tf.fill([6], 4));
+    const values = random(4 * 5 * 5 * 6, -8, 8);
+    const data = () => tf.tensor(values, [4, 5, 5, 6]);
+    const [expected, actual] = await trainingPasses(m, data, [() => tf.setBackend('cpu'), () => tf.setBackend(ONEDNN_BACKEND)]);
+    names(m).forEach((name, i) => assert.ok(relativeError(actual![i]!, expected![i]!, 1) <= 1e-4, `${name}: error ${relativeError(actual![i]!, expected![i]!, 1)}`));
+    // Groups of 2 images: each group's kernel applies the ReLU6, and the layer applies it again to the joined groups.
+    const groups = { size: 2, movingAverages: 'every' } as const;
+    const saved = m.getWeights().map((w) => tf.keep(w.clone()));
+    const groupedPass = async (backend: string) => {
+      await tf.setBackend(backend);
+      const out = withBatchNormGroups(groups, () => trainingPass(m, data));
+      m.setWeights(saved);
+      return out;
+    };
+    const [cpuGroups, onednnGroups] = [await groupedPass('cpu'), await groupedPass(ONEDNN_BACKEND)];
+    tf.dispose(saved);
+    names(m).forEach((name, i) => assert.ok(relativeError(onednnGroups[i]!, cpuGroups[i]!, 1) <= 1e-4, `groups, ${name}: error ${relativeError(onednnGroups[i]!, cpuGroups[i]!, 1)}`));
+    m.dispose();
   });
 });

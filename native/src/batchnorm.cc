@@ -45,24 +45,46 @@ void ChannelSums(int64_t rows, int64_t C, double* sum1, double* sum2, RowSums ro
   }
 }
 
-// y = (x − mean)·scale/√(var + eps) + offset over the channels, as the affine map
-// y = x·a[c] + b[c]: what every batch-norm forward ends in, given its statistics.
-void Normalize(const float* x, int64_t rows, int64_t C, const float* mean, const float* var, const float* scale,
-               const float* offset, float eps, float* out) {
-  std::vector<float> a(C), b(C);
+// The activation a training-mode batch-norm may apply to its own output (attr `activation`:
+// 0 linear, 1 relu, 2 relu6), and where each passes the gradient, as tf.relu and tf.relu6 define
+// it: on (0, ∞) and on (0, 6]. The mask is taken from the normalised value z, recomputed in the
+// gradient from x, so neither pass stores z or the activation's output a second time.
+enum Activation { kLinear = 0, kRelu = 1, kRelu6 = 2 };
+
+template <class Body>
+void WithActivation(int activation, Body body) {
+  switch (activation) {
+    case kRelu: body([](float z) { return z < 0.f ? 0.f : z; }, [](float z) { return z > 0.f; }); break;
+    case kRelu6: body([](float z) { return z < 0.f ? 0.f : (z > 6.f ? 6.f : z); }, [](float z) { return z > 0.f && z <= 6.f; }); break;
+    default: body([](float z) { return z; }, [](float) { return true; }); break;
+  }
+}
+
+// The batch-norm as the affine map z = x·a[c] + b[c], a = scale/√(var + eps), b = offset − mean·a:
+// what every batch-norm forward ends in, given its statistics.
+void Affine(int64_t C, const float* mean, const float* var, const float* scale, const float* offset, float eps, float* a, float* b) {
   for (int64_t c = 0; c < C; ++c) {
     a[c] = (scale ? scale[c] : 1.f) / std::sqrt(var[c] + eps);
     b[c] = (offset ? offset[c] : 0.f) - mean[c] * a[c];
   }
+}
+
+// out = act(x·a[c] + b[c]) over the rows of a [rows, C] view.
+void Normalize(const float* x, int64_t rows, int64_t C, const float* mean, const float* var, const float* scale,
+               const float* offset, float eps, int activation, float* out) {
+  std::vector<float> a(C), b(C);
+  Affine(C, mean, var, scale, offset, eps, a.data(), b.data());
   const float* pa = a.data();
   const float* pb = b.data();
+  WithActivation(activation, [&](auto act, auto) {
 #pragma omp parallel for num_threads(ThreadsFor(rows * C)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * C;
-    float* orow = out + r * C;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * C;
+      float* orow = out + r * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) orow[c] = xr[c] * pa[c] + pb[c];
-  }
+      for (int64_t c = 0; c < C; ++c) orow[c] = act(xr[c] * pa[c] + pb[c]);
+    }
+  });
 }
 
 // Per channel, sum(dy) and sum(dy·(x − mean)): the two reductions of every batch-norm gradient.
@@ -88,7 +110,7 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
   const float eps = static_cast<float>(ArgNum(info, 5));
   const int64_t C = ArgInt(info, 6);
   float* out = ArgF32(info, 7).data;
-  Normalize(x.data, static_cast<int64_t>(x.size) / C, C, mean, var, scale, offset, eps, out);
+  Normalize(x.data, static_cast<int64_t>(x.size) / C, C, mean, var, scale, offset, eps, kLinear, out);
   return info.Env().Undefined();
 }
 
@@ -139,9 +161,10 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// batchNormTrainForward(x, scale|null, offset|null, eps, C, out, mean, variance): batch-norm in
-// training mode, as tfjs-layers computes it (tf.moments: the mean, then the mean of squared
-// deviations, biased; then the affine map), in three passes over x instead of five kernels.
+// batchNormTrainForward(x, scale|null, offset|null, eps, C, out, mean, variance, activation):
+// batch-norm in training mode, as tfjs-layers computes it (tf.moments: the mean, then the mean of
+// squared deviations, biased; then the affine map), in three passes over x instead of five
+// kernels, with the activation of the layer after it applied in the last pass.
 Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
   const F32 x = ArgF32(info, 0);
   const float* scale = ArgF32(info, 1).data;
@@ -151,6 +174,7 @@ Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
   float* out = ArgF32(info, 5).data;
   float* mean = ArgF32(info, 6).data;
   float* var = ArgF32(info, 7).data;
+  const int activation = static_cast<int>(ArgInt(info, 8));
   const int64_t rows = static_cast<int64_t>(x.size) / C;
   std::vector<double> sum(C), unused(C), sq(C);
   ChannelSums(rows, C, sum.data(), unused.data(), [&](int64_t r, float* s1, float*) {
@@ -168,49 +192,72 @@ Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
     }
   });
   for (int64_t c = 0; c < C; ++c) var[c] = static_cast<float>(sq[c] / static_cast<double>(rows));
-  Normalize(x.data, rows, C, mean, var, scale, offset, eps, out);
+  Normalize(x.data, rows, C, mean, var, scale, offset, eps, activation, out);
   return info.Env().Undefined();
 }
 
-// batchNormTrainGrad(x, dy, mean, variance, scale|null, eps, C, dx, dScale, dOffset): the
-// gradient of batchNormTrainForward with the batch statistics' own dependence on x included,
-// dx = γ/σ · (dy − mean(dy) − (x−μ)·mean(dy·(x−μ))/σ²) with σ² = var + eps, in two passes,
-// where tfjs differentiates tf.moments and the normalisation kernel by kernel (about eight
-// full-size kernels).
+// batchNormTrainGrad(x, dy, mean, variance, scale|null, offset|null, eps, C, dx, dScale, dOffset,
+// activation): the gradient of batchNormTrainForward with the batch statistics' own dependence on
+// x included, dx = γ/σ · (dz − mean(dz) − (x−μ)·mean(dz·(x−μ))/σ²) with σ² = var + eps and dz the
+// gradient dy of the output masked by the activation's derivative at z (recomputed from x), in
+// two passes, where tfjs differentiates tf.moments, the normalisation and the activation kernel
+// by kernel (about nine full-size kernels).
 Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   const F32 x = ArgF32(info, 0);
   const float* dy = ArgF32(info, 1).data;
   const float* mean = ArgF32(info, 2).data;
   const float* var = ArgF32(info, 3).data;
   const float* scale = ArgF32(info, 4).data;
-  const float eps = static_cast<float>(ArgNum(info, 5));
-  const int64_t C = ArgInt(info, 6);
-  float* dx = ArgF32(info, 7).data;
-  float* dScale = ArgF32(info, 8).data;
-  float* dOffset = ArgF32(info, 9).data;
+  const float* offset = ArgF32(info, 5).data;
+  const float eps = static_cast<float>(ArgNum(info, 6));
+  const int64_t C = ArgInt(info, 7);
+  float* dx = ArgF32(info, 8).data;
+  float* dScale = ArgF32(info, 9).data;
+  float* dOffset = ArgF32(info, 10).data;
+  const int activation = static_cast<int>(ArgInt(info, 11));
   const int64_t rows = static_cast<int64_t>(x.size) / C;
-  std::vector<double> sumDy(C), sumDyXm(C);
-  GradientSums(x.data, dy, mean, rows, C, sumDy.data(), sumDyXm.data());
-  std::vector<float> k(C), meanDy(C), slope(C);
+  std::vector<float> a(C), b(C);
+  Affine(C, mean, var, scale, offset, eps, a.data(), b.data());
+  const float* pa = a.data();
+  const float* pb = b.data();
+  std::vector<double> sumDz(C), sumDzXm(C);
+  WithActivation(activation, [&](auto, auto mask) {
+    ChannelSums(rows, C, sumDz.data(), sumDzXm.data(), [&](int64_t r, float* s1, float* s2) {
+      const float* xr = x.data + r * C;
+      const float* dr = dy + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const float dz = mask(xr[c] * pa[c] + pb[c]) ? dr[c] : 0.f;
+        s1[c] += dz;
+        s2[c] += dz * (xr[c] - mean[c]);
+      }
+    });
+  });
+  std::vector<float> k(C), meanDz(C), slope(C);
   for (int64_t c = 0; c < C; ++c) {
     const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
     k[c] = static_cast<float>((scale ? scale[c] : 1.f) * rstd);
-    meanDy[c] = static_cast<float>(sumDy[c] / static_cast<double>(rows));
-    slope[c] = static_cast<float>(sumDyXm[c] / static_cast<double>(rows) * rstd * rstd);
-    dScale[c] = static_cast<float>(sumDyXm[c] * rstd);
-    dOffset[c] = static_cast<float>(sumDy[c]);
+    meanDz[c] = static_cast<float>(sumDz[c] / static_cast<double>(rows));
+    slope[c] = static_cast<float>(sumDzXm[c] / static_cast<double>(rows) * rstd * rstd);
+    dScale[c] = static_cast<float>(sumDzXm[c] * rstd);
+    dOffset[c] = static_cast<float>(sumDz[c]);
   }
   const float* pk = k.data();
-  const float* pm = meanDy.data();
+  const float* pm = meanDz.data();
   const float* ps = slope.data();
+  WithActivation(activation, [&](auto, auto mask) {
 #pragma omp parallel for num_threads(ThreadsFor(x.size)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x.data + r * C;
-    const float* dr = dy + r * C;
-    float* o = dx + r * C;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x.data + r * C;
+      const float* dr = dy + r * C;
+      float* o = dx + r * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) o[c] = pk[c] * (dr[c] - pm[c] - (xr[c] - mean[c]) * ps[c]);
-  }
+      for (int64_t c = 0; c < C; ++c) {
+        const float dz = mask(xr[c] * pa[c] + pb[c]) ? dr[c] : 0.f;
+        o[c] = pk[c] * (dz - pm[c] - (xr[c] - mean[c]) * ps[c]);
+      }
+    }
+  });
   return info.Env().Undefined();
 }
 

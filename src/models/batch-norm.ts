@@ -13,7 +13,7 @@
 // and outside the scope (the keras protocol, inference, other callers) nothing changes.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../ops/kernel-names.js';
+import { BATCH_NORM_ACTIVATION_KWARG, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, type BatchNormActivation, type BatchNormTrainAttrs } from '../ops/kernel-names.js';
 
 type BatchNormalizationArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
 type BatchNormalizationLayer = ReturnType<typeof tfl.layers.batchNormalization>;
@@ -99,19 +99,22 @@ export class BatchNorm extends BatchNormalization {
       tf.dispose(kept);
       return y;
     }
-    const attrs = { varianceEpsilon: state.epsilon };
+    // A backend may ask for the next layer's activation inside the kernels (kernel-names.ts).
+    const activation = kwargs[BATCH_NORM_ACTIVATION_KWARG] as BatchNormActivation | undefined;
+    const attrs: BatchNormTrainAttrs = activation ? { varianceEpsilon: state.epsilon, activation } : { varianceEpsilon: state.epsilon };
     return tf.tidy(() => {
       let stats: tf.Tensor[] = [];
       const normalize = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
         const [xs, gamma, beta, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-        const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: xs, scale: gamma, offset: beta }, attrs) as tf.Tensor[];
-        save([xs, mean!, variance!, gamma]);
+        const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: xs, scale: gamma, offset: beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        save([xs, mean!, variance!, gamma, beta]);
         stats = [tf.keep(mean!), tf.keep(variance!)];
         return {
           value: y!,
           gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-            const [sx, sMean, sVariance, sGamma] = saved;
-            return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, { x: sx!, dy, mean: sMean!, variance: sVariance!, scale: sGamma! }, attrs) as tf.Tensor[];
+            const [sx, sMean, sVariance, sGamma, sBeta] = saved;
+            const inputs = { x: sx!, dy, mean: sMean!, variance: sVariance!, scale: sGamma!, offset: sBeta! };
+            return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
           },
         };
       });

@@ -3,10 +3,34 @@
 // kernel_names.ts is for its own kernels. A backend without an implementation never sees them:
 // the callers fall back to standard ops.
 
-/** Inputs x, scale, offset; attr varianceEpsilon; outputs y, the batch mean and the (biased) batch variance. */
+/**
+ * Inputs x, scale, offset; attrs BatchNormTrainAttrs; outputs y (with the activation applied), the
+ * batch mean and the (biased) batch variance.
+ */
 export const BATCH_NORM_TRAIN = 'SelabBatchNormTrain';
-/** Inputs x, dy, mean, variance, scale; attr varianceEpsilon; outputs dx, dScale, dOffset. */
+/**
+ * Inputs x, dy, mean, variance, scale, offset; attrs BatchNormTrainAttrs (those of the forward:
+ * dy is the gradient of the activation's output); outputs dx, dScale, dOffset.
+ */
 export const BATCH_NORM_TRAIN_GRAD = 'SelabBatchNormTrainGrad';
+
+/** An activation a training-mode BatchNorm applies to its own output, for the layer after it. */
+export type BatchNormActivation = 'linear' | 'relu' | 'relu6';
+
+export interface BatchNormTrainAttrs {
+  varianceEpsilon: number;
+  /** Absent: 'linear'. A backend that does not implement an activation throws. */
+  activation?: BatchNormActivation;
+}
+
+/**
+ * The layer-call keyword argument by which a backend asks a training-mode BatchNorm (selab's, in
+ * src/models/batch-norm.ts) to apply the activation of the ReLU/ReLU6 layer after it inside its
+ * own kernels, forward and gradient: one pass over memory less each way. A BatchNorm that cannot
+ * (another class, a fallback path) ignores it; the backend lets the activation layer pass the
+ * result through only when its kernel applied the activation.
+ */
+export const BATCH_NORM_ACTIVATION_KWARG = 'selabFusedActivation';
 
 export const ADAM_UPDATE = 'SelabAdamUpdate';
 export const RMSPROP_UPDATE = 'SelabRmsPropUpdate';

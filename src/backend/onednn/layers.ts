@@ -11,6 +11,9 @@
 // - inference: any other BatchNormalization → ReLU/ReLU6 becomes one native pass (SelabScaleShift),
 //   and after a SqueezeExcitation block that pass also applies the block's gate, in place of its
 //   product (MobileNet+SE: SE → BatchNorm → ReLU6);
+// - training: BatchNormalization → ReLU/ReLU6 becomes selab's BatchNorm kernels with the
+//   activation applied in the forward pass and masked in the gradient's (src/models/batch-norm.ts),
+//   the activation layer passing the result through;
 // - training and inference: ZeroPadding2D → a 'valid' convolution becomes one convolution with
 //   explicit padding (MobileNet's stride-2 blocks), the padding layer passing its input through.
 // A merge needs each layer to appear once in the model and each intermediate result to have no
@@ -25,8 +28,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { conv2dOp, registerConvOpGradient, type Conv2DAttrs } from './kernels/conv-op.js';
+import { activatedOutputs } from './kernels/batchnorm.js';
 import { nativeScaleShift, SCALE_SHIFT, setMultiplyHook } from './kernels/eltwise.js';
 import { BACKEND } from './kernels/native-args.js';
+import { BATCH_NORM_ACTIVATION_KWARG } from '../../ops/kernel-names.js';
 
 interface LayerVariable {
   read(): tf.Tensor;
@@ -80,6 +85,8 @@ interface Plan {
   affine: Map<Layer, BatchNormPass>;
   /** SqueezeExcitation blocks whose product takes in the BatchNorm (and activation) after them. */
   gated: Map<Layer, BatchNormPass>;
+  /** Every BatchNorm followed by its activation alone, for training. */
+  activated: Map<Layer, BatchNormPass>;
   /** ZeroPadding2D layers whose padding their consuming convolution takes over. */
   padding: Set<Layer>;
 }
@@ -143,7 +150,7 @@ function activationOf(layer: Layer): 'relu' | 'relu6' | undefined {
 const CONV_CLASSES: Record<string, boolean> = { Conv2D: false, DepthwiseConv2D: true };
 
 function makePlan(model: { nodesByDepth: Record<string, GraphNode[]>; outputs: tfl.SymbolicTensor[] }): Plan {
-  const plan: Plan = { batchNorm: new Map(), affine: new Map(), gated: new Map(), padding: new Set() };
+  const plan: Plan = { batchNorm: new Map(), affine: new Map(), gated: new Map(), activated: new Map(), padding: new Set() };
   const nodes = Object.values(model.nodesByDepth).flat();
   const uses = new Map<Layer, number>();
   const consumers = new Map<number, GraphNode[]>();
@@ -184,17 +191,23 @@ function makePlan(model: { nodesByDepth: Record<string, GraphNode[]>; outputs: t
       padThrough(layer);
     }
   }
-  // BatchNorms left: one pass with their activation, in an SE block's product when one feeds them.
+  // Every BatchNorm takes its activation in training; in inference, those left after the folds
+  // run as one pass with it, in an SE block's product when one feeds them.
   const intoConv = new Set([...plan.batchNorm.values()].map((f) => f.bn));
   for (const node of nodes) {
     const bn = node.outboundLayer as Layer & BatchNormLayer;
-    if (uses.get(bn) !== 1 || bn.getClassName() !== 'BatchNormalization' || intoConv.has(bn) || (bn.axis !== -1 && bn.axis !== 3)) continue;
+    if (uses.get(bn) !== 1 || bn.getClassName() !== 'BatchNormalization' || (bn.axis !== -1 && bn.axis !== 3)) continue;
     const actNode = next(node);
     const activation = actNode ? activationOf(actNode.outboundLayer) : undefined;
     const pass: BatchNormPass = activation ? { bn, act: actNode!.outboundLayer, activation } : { bn, activation: 'linear' };
+    if (activation) {
+      plan.activated.set(bn, pass);
+      patchBatchNorm(bn);
+      passThrough(actNode!.outboundLayer);
+    }
+    if (intoConv.has(bn)) continue;
     plan.affine.set(bn, pass);
     patchBatchNorm(bn);
-    if (activation) passThrough(actNode!.outboundLayer);
     const from = node.inputTensors.length === 1 ? producer.get(node.inputTensors[0]!.id) : undefined;
     if (from && from.outboundLayer.getClassName() === 'SqueezeExcitation' && uses.get(from.outboundLayer) === 1 && next(from) === node) {
       plan.gated.set(from.outboundLayer, pass);
@@ -230,7 +243,7 @@ const currentPlan = (): Plan | undefined => active[active.length - 1];
 
 const passing = new WeakSet<Layer>();
 
-type Own = (x: tf.Tensor, kwargs: Kwargs) => tf.Tensor | undefined;
+type Own = (x: tf.Tensor, kwargs: Kwargs, original: (inputs: tf.Tensor, kwargs: Kwargs) => tf.Tensor | tf.Tensor[]) => tf.Tensor | undefined;
 
 /**
  * Makes the layer hand on, as it is, a result marked for it, and otherwise try `own` before its
@@ -249,7 +262,7 @@ function passThrough(layer: Layer, own?: Own): void {
       if (mark.after) marks.set(y, { next: mark.after });
       return y;
     }
-    return (x && own?.(x, kwargs)) ?? original(inputs, kwargs);
+    return (x && own?.(x, kwargs, original)) ?? original(inputs, kwargs);
   };
 }
 
@@ -259,9 +272,25 @@ const merging = (x: tf.Tensor, kwargs: Kwargs): boolean =>
 
 const ACTIVATION_CODE = { linear: 0, relu: 1, relu6: 2 } as const;
 
-/** A BatchNorm that passes on what a convolution or SE block did for it, and otherwise runs with its activation in one pass. */
+/**
+ * A training-mode BatchNorm that applies the activation after it, when its kernels can: the
+ * activation layer then passes the result through.
+ */
+function trainActivated(bn: Layer, x: tf.Tensor, kwargs: Kwargs, original: Parameters<Own>[2]): tf.Tensor | undefined {
+  const pass = currentPlan()?.activated.get(bn);
+  if (!pass?.act || x.dtype !== 'float32') return undefined;
+  const y = original(x, { ...kwargs, [BATCH_NORM_ACTIVATION_KWARG]: pass.activation }) as tf.Tensor;
+  if (activatedOutputs.has(y.dataId)) marks.set(y, { next: pass.act });
+  return y;
+}
+
+/**
+ * A BatchNorm that passes on what a convolution or SE block did for it; otherwise in training it
+ * takes in its activation, and in inference runs with it in one pass.
+ */
 function patchBatchNorm(bn: Layer): void {
-  passThrough(bn, (x, kwargs) => {
+  passThrough(bn, (x, kwargs, original) => {
+    if (kwargs?.['training'] && tf.getBackend() === BACKEND) return trainActivated(bn, x, kwargs, original);
     const pass = merging(x, kwargs) ? currentPlan()?.affine.get(bn) : undefined;
     const state = bn as unknown as BatchNormLayer;
     if (!pass || x.shape[x.rank - 1] !== state.movingMean.read().shape[0]) return undefined;

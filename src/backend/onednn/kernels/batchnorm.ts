@@ -3,7 +3,7 @@ import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { allocFloat32 } from '../memory.js';
 import { addon, cpuFallback, f32, kernel } from './native-args.js';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../../../ops/kernel-names.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, type BatchNormTrainAttrs } from '../../../ops/kernel-names.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {
@@ -13,11 +13,12 @@ declare module '../addon.js' {
     ): void;
     batchNormTrainForward(
       x: Float32Array, scale: Float32Array | null, offset: Float32Array | null, eps: number, channels: number,
-      out: Float32Array, mean: Float32Array, variance: Float32Array,
+      out: Float32Array, mean: Float32Array, variance: Float32Array, activation: number,
     ): void;
     batchNormTrainGrad(
       x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
-      eps: number, channels: number, dx: Float32Array, dScale: Float32Array, dOffset: Float32Array,
+      offset: Float32Array | null, eps: number, channels: number, dx: Float32Array, dScale: Float32Array, dOffset: Float32Array,
+      activation: number,
     ): void;
     batchNormGrad(
       x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
@@ -36,6 +37,17 @@ export function isChannelVector(x: TensorInfo, v: TensorInfo | undefined): boole
 }
 
 const forwardFallback = cpuFallback(tf.FusedBatchNorm);
+
+const ACTIVATION_CODE = { linear: 0, relu: 1, relu6: 2 } as const;
+
+function activationCode(attrs: BatchNormTrainAttrs, kernelName: string): number {
+  const code = ACTIVATION_CODE[attrs.activation ?? 'linear'];
+  if (code === undefined) throw new Error(`${kernelName}: unknown activation "${attrs.activation}"`);
+  return code;
+}
+
+/** The storage of training-mode BatchNorm outputs with their activation applied, for the layer merges. */
+export const activatedOutputs = new WeakSet<object>();
 
 export const batchNormKernels: KernelConfig[] = [
   kernel(tf.FusedBatchNorm, (args) => {
@@ -56,7 +68,8 @@ export const batchNormKernels: KernelConfig[] = [
   kernel(BATCH_NORM_TRAIN, (args) => {
     const backend = args.backend as MathBackendCPU;
     const { x, scale, offset } = args.inputs as Record<string, TensorInfo | undefined>;
-    const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+    const attrs = args.attrs as unknown as BatchNormTrainAttrs;
+    const activation = activationCode(attrs, BATCH_NORM_TRAIN);
     const xv = x && f32(backend, x);
     const sv = scale ? f32(backend, scale) : null;
     const ov = offset ? f32(backend, offset) : null;
@@ -65,22 +78,26 @@ export const batchNormKernels: KernelConfig[] = [
     const out = allocFloat32(xv.length);
     const mean = allocFloat32(channels);
     const variance = allocFloat32(channels);
-    addon().batchNormTrainForward(xv, sv, ov, eps, channels, out, mean, variance);
-    return [backend.makeTensorInfo(x.shape, 'float32', out), backend.makeTensorInfo([channels], 'float32', mean), backend.makeTensorInfo([channels], 'float32', variance)];
+    addon().batchNormTrainForward(xv, sv, ov, attrs.varianceEpsilon, channels, out, mean, variance, activation);
+    const y = backend.makeTensorInfo(x.shape, 'float32', out);
+    if (activation !== 0) activatedOutputs.add(y.dataId);
+    return [y, backend.makeTensorInfo([channels], 'float32', mean), backend.makeTensorInfo([channels], 'float32', variance)];
   }),
   kernel(BATCH_NORM_TRAIN_GRAD, (args) => {
     const backend = args.backend as MathBackendCPU;
-    const { x, dy, mean, variance, scale } = args.inputs as Record<string, TensorInfo>;
-    const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
-    const arrays = [x, dy, mean, variance].map((t) => f32(backend, t!));
+    const { x, dy, mean, variance, scale, offset } = args.inputs as Record<string, TensorInfo | undefined>;
+    const attrs = args.attrs as unknown as BatchNormTrainAttrs;
+    const activation = activationCode(attrs, BATCH_NORM_TRAIN_GRAD);
+    const arrays = [x, dy, mean, variance].map((t) => t && f32(backend, t));
     const sv = scale ? f32(backend, scale) : null;
-    if (arrays.some((a) => !a) || sv === undefined) throw new Error(`${BATCH_NORM_TRAIN_GRAD} takes float32 tensors`);
+    const ov = offset ? f32(backend, offset) : null;
+    if (arrays.some((a) => !a) || sv === undefined || ov === undefined) throw new Error(`${BATCH_NORM_TRAIN_GRAD} takes float32 tensors`);
     const [xv, dyv, mv, vv] = arrays as Float32Array[];
     const channels = mv!.length;
     const dx = allocFloat32(xv!.length);
     const dScale = allocFloat32(channels);
     const dOffset = allocFloat32(channels);
-    addon().batchNormTrainGrad(xv!, dyv!, mv!, vv!, sv, eps, channels, dx, dScale, dOffset);
+    addon().batchNormTrainGrad(xv!, dyv!, mv!, vv!, sv, ov, attrs.varianceEpsilon, channels, dx, dScale, dOffset, activation);
     return [backend.makeTensorInfo(x!.shape, 'float32', dx), backend.makeTensorInfo([channels], 'float32', dScale), backend.makeTensorInfo([channels], 'float32', dOffset)];
   }),
   kernel(BATCH_NORM_GRAD, (args) => {

@@ -10,7 +10,7 @@
 //   backward: Σ dy and Σ dy·(x − mean) (1), dOffset and dScale (2), dx (1)
 // with dx = scale·s·(dy − Σdy/n − x̂·Σ(dy·x̂)/n), x̂ = (x − mean)·s, s = 1/√(variance + ε).
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from '../../../ops/kernel-names.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, type BatchNormTrainAttrs } from '../../../ops/kernel-names.js';
 import { flat, flatProgram, type ProgramUniform, type WebGpuBackendLike } from '../program.js';
 
 /** Invocations a per-channel partial sum aims for (slices × channels). */
@@ -112,11 +112,18 @@ function channelVector(t: TensorInfo | undefined, channels: number, what: string
   return flat(t);
 }
 
+/** The activation is merged on onednn only (src/backend/onednn/layers.ts). */
+function linearOnly(attrs: unknown, kernelName: string): number {
+  const { varianceEpsilon, activation } = attrs as BatchNormTrainAttrs;
+  if ((activation ?? 'linear') !== 'linear') throw new Error(`${kernelName} on webgpu applies no activation, got "${activation}"`);
+  return varianceEpsilon;
+}
+
 const batchNormTrain: KernelFunc = ({ inputs, backend, attrs }) => {
   const gpu = backend as unknown as WebGpuBackendLike;
   const { x, scale, offset } = inputs as Record<string, TensorInfo | undefined>;
   if (!x || x.dtype !== 'float32') throw new Error(`${BATCH_NORM_TRAIN} takes float32 x`);
-  const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
+  const eps = linearOnly(attrs, BATCH_NORM_TRAIN);
   const s = slicing(x);
   const C = s.channels;
   const [sc, of] = [channelVector(scale, C, `${BATCH_NORM_TRAIN} scale`), channelVector(offset, C, `${BATCH_NORM_TRAIN} offset`)];
@@ -142,7 +149,7 @@ const batchNormTrainGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   const gpu = backend as unknown as WebGpuBackendLike;
   const { x, dy, mean, variance, scale } = inputs as Record<string, TensorInfo | undefined>;
   if (!x || !dy || x.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error(`${BATCH_NORM_TRAIN_GRAD} takes float32 x and dy`);
-  const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
+  const eps = linearOnly(attrs, BATCH_NORM_TRAIN_GRAD);
   const s = slicing(x);
   const C = s.channels;
   const [m, v, sc] = [mean, variance, scale].map((t, k) => channelVector(t, C, `${BATCH_NORM_TRAIN_GRAD} ${['mean', 'variance', 'scale'][k]}`)) as [TensorInfo, TensorInfo, TensorInfo];
