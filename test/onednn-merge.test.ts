@@ -211,7 +211,7 @@ describe('onednn layer merges', { skip }, () => {
     const m = tfl.model({ inputs: input, outputs: x });
     randomize(m);
     // A scale of 4 spreads the normalised values past 6, where ReLU6 clips and its gradient stops.
-    (m.getLayer('selab_bn').weights.find((w) => /gamma/.test(w.name)) as tf.Variable | undefined)?.write(tf.fill([6], 4));
+    m.getLayer('selab_bn').weights.find((w) => /gamma/.test(w.name))!.write(tf.fill([6], 4));
     const values = random(4 * 5 * 5 * 6, -8, 8);
     const data = () => tf.tensor(values, [4, 5, 5, 6]);
     const [expected, actual] = await trainingPasses(m, data, [() => tf.setBackend('cpu'), () => tf.setBackend(ONEDNN_BACKEND)]);

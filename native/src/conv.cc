@@ -13,6 +13,7 @@
 // UseWinograd for which layers, and SELAB_ONEDNN_WINOGRAD=auto|on|off.
 #include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include "dnnl_util.h"
 #include "registry.h"
@@ -216,6 +217,12 @@ struct WeightsSlot {
     reorder.execute(s, toPrim ? user : prim, toPrim ? prim : user);
     s.wait();
   }
+  // Copies the user weights into `dst`, memory in the primitive layout.
+  void RunInto(dnnl::stream& s, memory& dst) {
+    ThreadLimit limit(single);
+    reorder.execute(s, user, dst);
+    s.wait();
+  }
   const memory& Arg() const { return reordered ? prim : user; }
 };
 
@@ -256,9 +263,28 @@ const memory& BindDy(ActivationSlot& slot, float* dy, uint64_t token, dnnl::stre
 
 void ForgetDy() { HeldDy().token = 0; }
 
-// convForward(x, filter, bias | null, geometry, activation, alpha, y[, scale]) -> false when oneDNN
-// rejects it. `scale` ([O] floats) multiplies each output channel's weights first: BatchNorm
-// folded into the convolution for inference (src/backend/onednn/layers.ts).
+// Weights in a primitive's layout kept across inference calls: by the id the JS side gives the
+// weights tensor (never reused, dropped by forgetWeights when the tensor is released), with the
+// variant of the BatchNorm scale folded into them. A validation pass then reorders each layer's
+// weights once instead of once per batch (MobileNet: 27 reorders, ~12 % of a batch of 32).
+struct HeldWeights {
+  uint64_t variant = 0;
+  memory mem;
+};
+
+std::unordered_map<uint64_t, HeldWeights>& HeldWeightsById() {
+  static std::unordered_map<uint64_t, HeldWeights> held;
+  return held;
+}
+
+uint64_t OptionalId(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i && info[i].IsNumber() ? static_cast<uint64_t>(info[i].As<Napi::Number>().Int64Value()) : 0;
+}
+
+// convForward(x, filter, bias | null, geometry, activation, alpha, y[, scale[, weightsId, variant]])
+// -> false when oneDNN rejects it. `scale` ([O] floats) multiplies each output channel's weights
+// first: BatchNorm folded into the convolution for inference (src/backend/onednn/layers.ts).
+// A non-zero weightsId keeps the reordered weights for the next call with the same id and variant.
 Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Geometry g;
@@ -271,17 +297,19 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   const int act = info[4].As<Napi::Number>().Int32Value();
   const float alpha = info[5].As<Napi::Number>().FloatValue();
   const float* scale = info.Length() > 7 ? F32Ptr(info[7]) : nullptr;
-  if (scale) {
-    if (info[7].As<Napi::Float32Array>().ElementLength() != static_cast<size_t>(g.o)) return Done(env, false);
-    // Element i of the filter ([KH, KW, C, O], or [KH, KW, C, mult] with o = c * mult + m) belongs to output channel i % O.
+  const uint64_t weightsId = OptionalId(info, 8), variant = OptionalId(info, 9);
+  if (scale && info[7].As<Napi::Float32Array>().ElementLength() != static_cast<size_t>(g.o)) return Done(env, false);
+  // Element i of the filter ([KH, KW, C, O], or [KH, KW, C, mult] with o = c * mult + m) belongs to output channel i % O.
+  auto userWeights = [&]() -> float* {
+    if (!scale) return w;
     const int64_t count = g.kh * g.kw * (g.c / g.groups) * g.o;
     float* scaled = static_cast<float*>(Scratch(kScratchWeights, count * sizeof(float)));
     for (int64_t i = 0; i < count; i += g.o) {
 #pragma omp simd
       for (int64_t o = 0; o < g.o; ++o) scaled[i + o] = w[i + o] * scale[o];
     }
-    w = scaled;
-  }
+    return scaled;
+  };
   ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
   const bool blocked = BlockedWeights();
   ConvForward* e = Cache<ConvForward>::Get(MakeKey("fwd", GeometryKey(g), b != nullptr, act, alpha, blocked, int(Winograd())), [&] {
@@ -309,10 +337,23 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   dnnl::stream& s = Stream();
   const memory& src = e->src.Bind(x, kScratchA);
   const memory& dst = e->dst.Bind(y, kScratchB);
-  e->weights.user.set_data_handle(w);
-  if (e->weights.reordered) e->weights.Run(s, true);
+  const memory* weights = &e->weights.Arg();
+  if (weightsId != 0 && e->weights.reordered) {
+    HeldWeights& held = HeldWeightsById()[weightsId];
+    const memory::desc desc = e->weights.prim.get_desc();
+    if (!held.mem || held.variant != variant || !(held.mem.get_desc() == desc)) {
+      if (!held.mem || !(held.mem.get_desc() == desc)) held.mem = memory(desc, Engine());
+      e->weights.user.set_data_handle(userWeights());
+      e->weights.RunInto(s, held.mem);
+      held.variant = variant;
+    }
+    weights = &held.mem;
+  } else {
+    e->weights.user.set_data_handle(userWeights());
+    if (e->weights.reordered) e->weights.Run(s, true);
+  }
   if (e->src.reordered) e->src.ToPrim(s);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e->weights.Arg()}, {DNNL_ARG_DST, dst}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, *weights}, {DNNL_ARG_DST, dst}};
   if (b) {
     e->bias.set_data_handle(b);
     args.emplace(DNNL_ARG_BIAS, e->bias);
@@ -321,6 +362,17 @@ Napi::Value ConvForwardFn(const Napi::CallbackInfo& info) {
   if (e->dst.reordered) e->dst.FromPrim(s);
   s.wait();
   return Done(env, true);
+}
+
+// heldWeights() -> how many weights convForward keeps (for tests).
+Napi::Value HeldWeightsCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(HeldWeightsById().size()));
+}
+
+// forgetWeights(weightsId): drops the weights convForward kept for this id.
+Napi::Value ForgetWeights(const Napi::CallbackInfo& info) {
+  HeldWeightsById().erase(OptionalId(info, 0));
+  return info.Env().Undefined();
 }
 
 // convBackwardData(dy, filter, geometry, dx[, token]) -> false when oneDNN rejects it. Calls of
@@ -455,6 +507,8 @@ Napi::Value SetConvWinograd(const Napi::CallbackInfo& info) {
 }
 
 SELAB_EXPORT("convForward", ConvForwardFn);
+SELAB_EXPORT("forgetWeights", ForgetWeights);
+SELAB_EXPORT("heldWeights", HeldWeightsCount);
 SELAB_EXPORT("setConvWinograd", SetConvWinograd);
 SELAB_EXPORT("convBackwardData", ConvBackwardDataFn);
 SELAB_EXPORT("convBackwardWeights", ConvBackwardWeightsFn);

@@ -68,6 +68,13 @@ export function allocFloat32(n: number): Float32Array {
   return new Float32Array(n);
 }
 
+const releaseListeners: ((dataId: DataId) => void)[] = [];
+
+/** Calls `listener` with each storage the backend releases: caches keyed by a tensor's storage drop their entry. */
+export function onRelease(listener: (dataId: DataId) => void): void {
+  releaseListeners.push(listener);
+}
+
 /** Bytes held for reuse (for tests and the leak check). */
 export function pooledBytes(): number {
   return freeBytes;
@@ -120,6 +127,7 @@ export class RecyclingCpuBackend extends MathBackendCPU {
     const buf = bufferOf(this.data.get(dataId)?.values);
     const had = this.data.has(dataId);
     const disposed = super.disposeData(dataId, force);
+    if (had && disposed) for (const listener of releaseListeners) listener(dataId);
     if (buf && had && disposed) {
       const left = (owners.get(buf) ?? 1) - 1;
       if (left > 0) owners.set(buf, left);

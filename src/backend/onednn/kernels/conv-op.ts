@@ -8,10 +8,12 @@
 // - dW and the bias gradient come from one oneDNN backward-weights primitive;
 // - dx and dW share one token, so a Winograd layer reorders dy into its blocked layout once
 //   (native/src/conv.cc).
+// Outside a gradient tape (inference, validation) the native side keeps each layer's weights in
+// the primitive's layout from one call to the next, by an id of the weights tensor's storage.
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { allocFloat32 } from '../memory.js';
+import { allocFloat32, onRelease } from '../memory.js';
 import { activationCode } from './activation.js';
 import { BinaryOp } from './eltwise.js';
 import { floats, nativeAddon } from './fallback.js';
@@ -72,6 +74,35 @@ function cpuKernel(name: string): KernelFunc {
   return kernel.kernelFunc;
 }
 
+declare module '../addon.js' {
+  interface OneDnnAddon {
+    forgetWeights(weightsId: number): void;
+    heldWeights(): number;
+  }
+}
+
+/** Ids of weights storages (and of folded scales) convForward may keep reordered; never reused. */
+const storageIds = new WeakMap<object, number>();
+let nextStorageId = 1;
+
+function storageId(key: object): number {
+  let id = storageIds.get(key);
+  if (id === undefined) {
+    id = nextStorageId++;
+    storageIds.set(key, id);
+  }
+  return id;
+}
+
+onRelease((dataId) => {
+  const id = storageIds.get(dataId);
+  if (id === undefined) return;
+  storageIds.delete(dataId);
+  nativeAddon().forgetWeights(id);
+});
+
+const recording = (): boolean => (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+
 function forward(args: Parameters<KernelFunc>[0]): TensorInfo | TensorInfo[] {
   const backend = args.backend as MathBackendCPU;
   const { x, filter, bias, scale } = args.inputs as Record<string, TensorInfo | undefined>;
@@ -85,7 +116,11 @@ function forward(args: Parameters<KernelFunc>[0]): TensorInfo | TensorInfo[] {
     const info = convInfo(x.shape, filter.shape, a);
     if ((!bv || bv.length === info.outChannels) && (!sv || sv.length === info.outChannels)) {
       const y = allocFloat32(tf.util.sizeFromShape(info.outShape));
-      if (nativeAddon().convForward(xv, fv, bv, geometry(info, a.depthwise), act, 0, y, sv)) return backend.makeTensorInfo(info.outShape, 'float32', y);
+      // While training, the weights change every step: nothing to keep.
+      const [weightsId, variant] = recording() ? [0, 0] : [storageId(filter.dataId), sv ? storageId(sv) : 0];
+      if (nativeAddon().convForward(xv, fv, bv, geometry(info, a.depthwise), act, 0, y, sv, weightsId, variant)) {
+        return backend.makeTensorInfo(info.outShape, 'float32', y);
+      }
     }
   }
   // The cpu kernels, on a scaled copy of the filter when there is a scale.

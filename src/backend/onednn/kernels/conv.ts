@@ -6,7 +6,10 @@ import { activationCode } from './activation.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {
-    convForward(x: Float32Array, filter: Float32Array, bias: Float32Array | null, geometry: number[], activation: number, alpha: number, y: Float32Array, scale?: Float32Array | null): boolean;
+    convForward(
+      x: Float32Array, filter: Float32Array, bias: Float32Array | null, geometry: number[], activation: number, alpha: number, y: Float32Array,
+      scale?: Float32Array | null, weightsId?: number, variant?: number,
+    ): boolean;
     convBackwardData(dy: Float32Array, filter: Float32Array, geometry: number[], dx: Float32Array, token?: number): boolean;
     convBackwardWeights(x: Float32Array, dy: Float32Array, geometry: number[], dw: Float32Array, token?: number, dBias?: Float32Array | null): boolean;
     setConvWeightsLayout(layout: 'blocked' | 'direct'): void;
