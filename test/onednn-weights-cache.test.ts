@@ -12,20 +12,16 @@ import { addonLoadError, loadAddon } from '../src/backend/onednn/addon.js';
 import { ONEDNN_BACKEND, registerOneDnnBackend } from '../src/backend/onednn/backend.js';
 import '../src/backend/onednn/kernels/conv-op.js';
 import { BatchNorm } from '../src/models/batch-norm.js';
+import { mulberry32 } from '../src/util/random.js';
 import { relativeError } from './relative-error.js';
 
 const TOLERANCE = 1e-4;
 const available = registerOneDnnBackend();
 const skip = available ? false : `the onednn addon is not built (${addonLoadError()?.message.split('\n')[0]}); build it with \`node native/build.mjs\``;
 
-let seed = 99;
+const next = mulberry32(99);
 function random(n: number, lo = -0.5, hi = 0.5): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    out[i] = lo + (hi - lo) * (seed / 2 ** 32);
-  }
-  return out;
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * next());
 }
 
 /** Three convolutions large enough for a blocked weight layout, the last two of one geometry; BatchNorm folded into the first. */
