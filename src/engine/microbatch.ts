@@ -8,8 +8,8 @@ import { totalmem } from 'node:os';
 /**
  * A training step's memory per image ÷ the float32 bytes of all layer outputs per image. Measured
  * as the growth of the process's peak RSS from a micro-batch of 64 to one of 128 on `onednn`, for
- * each of the seven cases: 1.3 (plain10+SE) to 2.8 (VGG16), 2.0 for MobileNet+SE
- * (docs/benchmarks.md, "Peak memory per case"); 3 is above every one. The rest of the process
+ * each of the seven cases: 0.5-1.6 (plain10) to 2.9 (plain10+SE) (docs/benchmarks.md, "Peak
+ * memory per case"); 3 is above every one. The rest of the process
  * (code, weights, optimizer state, the data set: 0.9-1.7 GB) does not grow with the micro-batch
  * and is outside the budget.
  */
@@ -46,7 +46,7 @@ const WASM_BUDGET = 2 * 2 ** 30;
 
 /**
  * Default budget for a step's activations: half the machine's memory (at most 2 GiB on wasm). On
- * 24 GiB that lets MobileNet+SE, the largest case, train in micro-batches of 128 (7.4 GB peak RSS).
+ * 24 GiB that lets MobileNet+SE, the largest case, train in micro-batches of 128 (5.8 GB peak RSS).
  */
 export function defaultMemoryBudget(backend = ''): number {
   const half = Math.floor(totalmem() / 2);
