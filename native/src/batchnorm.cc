@@ -162,11 +162,9 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
 }
 
 // batchNormTrainForward(x, scale|null, offset|null, eps, C, out, mean, variance, activation):
-// batch-norm in training mode with tfjs-layers' statistics (tf.moments: the mean and the biased
-// variance), in two passes over x instead of five kernels: the first sums x − K and (x − K)² for
-// a shift K per channel, the second applies the affine map and the activation of the layer after
-// it. K is x's first row, within a few standard deviations of the mean, so the variance
-// S2/n − (S1/n)² loses no more precision than tf.moments' two-pass form does.
+// batch-norm in training mode, as tfjs-layers computes it (tf.moments: the mean, then the mean of
+// squared deviations, biased; then the affine map), in three passes over x instead of five
+// kernels, with the activation of the layer after it applied in the last pass.
 Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
   const F32 x = ArgF32(info, 0);
   const float* scale = ArgF32(info, 1).data;
@@ -178,23 +176,22 @@ Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
   float* var = ArgF32(info, 7).data;
   const int activation = static_cast<int>(ArgInt(info, 8));
   const int64_t rows = static_cast<int64_t>(x.size) / C;
-  const float* shift = x.data;
-  std::vector<double> sum(C), sq(C);
-  ChannelSums(rows, C, sum.data(), sq.data(), [&](int64_t r, float* s1, float* s2) {
+  std::vector<double> sum(C), unused(C), sq(C);
+  ChannelSums(rows, C, sum.data(), unused.data(), [&](int64_t r, float* s1, float*) {
+    const float* xr = x.data + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) s1[c] += xr[c];
+  });
+  for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<float>(sum[c] / static_cast<double>(rows));
+  ChannelSums(rows, C, sq.data(), unused.data(), [&](int64_t r, float* s1, float*) {
     const float* xr = x.data + r * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      const float d = xr[c] - shift[c];
-      s1[c] += d;
-      s2[c] += d * d;
+      const float d = xr[c] - mean[c];
+      s1[c] += d * d;
     }
   });
-  const double n = static_cast<double>(rows);
-  for (int64_t c = 0; c < C; ++c) {
-    const double m = sum[c] / n;
-    mean[c] = static_cast<float>(shift[c] + m);
-    var[c] = static_cast<float>(std::max(0.0, sq[c] / n - m * m));
-  }
+  for (int64_t c = 0; c < C; ++c) var[c] = static_cast<float>(sq[c] / static_cast<double>(rows));
   Normalize(x.data, rows, C, mean, var, scale, offset, eps, activation, out);
   return info.Env().Undefined();
 }
