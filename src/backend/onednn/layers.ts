@@ -30,7 +30,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { conv2dOp, registerConvOpGradient, type Conv2DAttrs } from './kernels/conv-op.js';
 import { activatedOutputs } from './kernels/batchnorm.js';
 import { nativeScaleShift, SCALE_SHIFT, setMultiplyHook } from './kernels/eltwise.js';
-import { BACKEND } from './kernels/native-args.js';
+import { BACKEND, recording } from './kernels/native-args.js';
 import { BATCH_NORM_ACTIVATION_KWARG } from '../../ops/kernel-names.js';
 
 interface LayerVariable {
@@ -123,8 +123,6 @@ export function convAttrs(layer: ConvLayer, depthwise: boolean): Conv2DAttrs | u
 function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | undefined {
   return Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
 }
-
-const recording = (): boolean => (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
 
 // ---- plans ----
 

@@ -18,7 +18,7 @@ import { activationCode } from './activation.js';
 import { BinaryOp } from './eltwise.js';
 import { floats, nativeAddon } from './fallback.js';
 import { ELTWISE_GRAD } from './gradients.js';
-import { BACKEND } from './native-args.js';
+import { BACKEND, recording } from './native-args.js';
 
 /**
  * Inputs x [N,H,W,C], filter ([fh,fw,C,O], or [fh,fw,C,mult] when depthwise), bias [O] and scale
@@ -100,8 +100,6 @@ onRelease((dataId) => {
   storageIds.delete(dataId);
   nativeAddon().forgetWeights(id);
 });
-
-const recording = (): boolean => (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
 
 function forward(args: Parameters<KernelFunc>[0]): TensorInfo | TensorInfo[] {
   const backend = args.backend as MathBackendCPU;

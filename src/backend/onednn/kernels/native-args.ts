@@ -6,6 +6,9 @@ import { loadAddon, type OneDnnAddon } from '../addon.js';
 /** Backend name repeated here so kernel modules need not import backend.ts (which imports them). */
 export const BACKEND = 'onednn';
 
+/** Whether a gradient tape is recording (inside tf.grads / variableGrads). */
+export const recording = (): boolean => (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+
 export function addon(): OneDnnAddon {
   const a = loadAddon();
   if (!a) throw new Error('selab: the onednn kernels ran without the native addon loaded');
