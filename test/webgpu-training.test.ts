@@ -41,7 +41,9 @@ const skip = await skipWithoutWebGpu();
 
 const MAX_REL = 1e-3;
 const SCALE_FLOOR = 1e-2;
-const SEED = 5;
+// A draw whose step is well-conditioned on every case: with SEED 5, VGG16+BN's step moved a weight by
+// 1.5e-2 when the inputs moved by 3e-7, so any change in BatchNorm's rounding failed the comparison.
+const SEED = 1;
 const BATCH = 2;
 /** About 2.5 float32 ulps: the size of the differences two correct backends produce. */
 const ROUNDING_PERTURBATION = -3e-7;

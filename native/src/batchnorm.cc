@@ -161,10 +161,85 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Per-channel mean and biased variance of a [rows, C] view, as tf.moments defines them, in one
+// read of x from memory: each tile of rows small enough to stay in cache gets its own two-pass
+// mean and sum of squared deviations, and the tiles are merged in double by Chan et al.'s pairwise
+// update. Plain running sums of x and x² (or sums shifted by one row) lose precision when the
+// mean is large against the spread; the tiles keep tf.moments' accuracy. Each thread merges its
+// own tiles and the threads are merged in a fixed order, so the result does not depend on timing.
+void Moments(const float* x, int64_t rows, int64_t C, float* mean, float* var) {
+  struct Partial {
+    double n = 0;
+    std::vector<double> mean, m2;
+  };
+  const int64_t tileRows = std::max<int64_t>(1, std::min<int64_t>(256, 8192 / C));
+  const int threads = ThreadsFor(rows * C);
+  std::vector<Partial> partials(threads);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    Partial& p = partials[t];
+    p.mean.assign(C, 0.0);
+    p.m2.assign(C, 0.0);
+    std::vector<float> tileSum(C), tileSq(C), tileMean(C);
+    int64_t begin, end;
+    Split(rows, omp_get_num_threads(), t, &begin, &end);
+    for (int64_t r0 = begin; r0 < end; r0 += tileRows) {
+      const int64_t r1 = std::min(end, r0 + tileRows);
+      const float n = static_cast<float>(r1 - r0);
+      std::fill(tileSum.begin(), tileSum.end(), 0.f);
+      std::fill(tileSq.begin(), tileSq.end(), 0.f);
+      float* ts = tileSum.data();
+      float* tq = tileSq.data();
+      float* tm = tileMean.data();
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* xr = x + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) ts[c] += xr[c];
+      }
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) tm[c] = ts[c] / n;
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* xr = x + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const float d = xr[c] - tm[c];
+          tq[c] += d * d;
+        }
+      }
+      const double total = p.n + n;
+      const double weight = n / total;
+      for (int64_t c = 0; c < C; ++c) {
+        const double delta = static_cast<double>(tm[c]) - p.mean[c];
+        p.mean[c] += delta * weight;
+        p.m2[c] += tq[c] + delta * delta * p.n * weight;
+      }
+      p.n = total;
+    }
+  }
+  Partial all = std::move(partials[0]);
+  for (int t = 1; t < threads; ++t) {
+    const Partial& p = partials[t];
+    if (p.n == 0) continue;
+    const double total = all.n + p.n;
+    const double weight = p.n / total;
+    for (int64_t c = 0; c < C; ++c) {
+      const double delta = p.mean[c] - all.mean[c];
+      all.mean[c] += delta * weight;
+      all.m2[c] += p.m2[c] + delta * delta * all.n * weight;
+    }
+    all.n = total;
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = static_cast<float>(all.mean[c]);
+    var[c] = static_cast<float>(all.m2[c] / all.n);
+  }
+}
+
 // batchNormTrainForward(x, scale|null, offset|null, eps, C, out, mean, variance, activation):
-// batch-norm in training mode, as tfjs-layers computes it (tf.moments: the mean, then the mean of
-// squared deviations, biased; then the affine map), in three passes over x instead of five
-// kernels, with the activation of the layer after it applied in the last pass.
+// batch-norm in training mode, as tfjs-layers computes it (tf.moments, then the affine map), in
+// two passes over x instead of five kernels, with the activation of the layer after it applied
+// in the last pass.
 Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
   const F32 x = ArgF32(info, 0);
   const float* scale = ArgF32(info, 1).data;
@@ -176,22 +251,7 @@ Napi::Value BatchNormTrainForward(const Napi::CallbackInfo& info) {
   float* var = ArgF32(info, 7).data;
   const int activation = static_cast<int>(ArgInt(info, 8));
   const int64_t rows = static_cast<int64_t>(x.size) / C;
-  std::vector<double> sum(C), unused(C), sq(C);
-  ChannelSums(rows, C, sum.data(), unused.data(), [&](int64_t r, float* s1, float*) {
-    const float* xr = x.data + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) s1[c] += xr[c];
-  });
-  for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<float>(sum[c] / static_cast<double>(rows));
-  ChannelSums(rows, C, sq.data(), unused.data(), [&](int64_t r, float* s1, float*) {
-    const float* xr = x.data + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) {
-      const float d = xr[c] - mean[c];
-      s1[c] += d * d;
-    }
-  });
-  for (int64_t c = 0; c < C; ++c) var[c] = static_cast<float>(sq[c] / static_cast<double>(rows));
+  Moments(x.data, rows, C, mean, var);
   Normalize(x.data, rows, C, mean, var, scale, offset, eps, activation, out);
   return info.Env().Undefined();
 }
