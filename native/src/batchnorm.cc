@@ -46,17 +46,20 @@ void ChannelSums(int64_t rows, int64_t C, double* sum1, double* sum2, RowSums ro
 }
 
 // The activation a training-mode batch-norm may apply to its own output (attr `activation`:
-// 0 linear, 1 relu, 2 relu6), and where each passes the gradient, as tf.relu and tf.relu6 define
-// it: on (0, ∞) and on (0, 6]. The mask is taken from the normalised value z, recomputed in the
-// gradient from x, so neither pass stores z or the activation's output a second time.
+// 0 linear, 1 relu, 2 relu6), and its derivative, 1 where it passes the gradient and 0 elsewhere,
+// as tf.relu and tf.relu6 define it: on (0, ∞) and on (0, 6]. The gradient multiplies dy by the
+// derivative, as tfjs does (a NaN in dy stays NaN), rather than selecting dy: the select became a
+// masked load of dy that waits for the comparison, and the gradient ran 1.5× slower. The
+// derivative is taken at the normalised value z, recomputed in the gradient from x, so neither
+// pass stores z or the activation's output a second time.
 enum Activation { kLinear = 0, kRelu = 1, kRelu6 = 2 };
 
 template <class Body>
 void WithActivation(int activation, Body body) {
   switch (activation) {
-    case kRelu: body([](float z) { return z < 0.f ? 0.f : z; }, [](float z) { return z > 0.f; }); break;
-    case kRelu6: body([](float z) { return z < 0.f ? 0.f : (z > 6.f ? 6.f : z); }, [](float z) { return z > 0.f && z <= 6.f; }); break;
-    default: body([](float z) { return z; }, [](float) { return true; }); break;
+    case kRelu: body([](float z) { return z < 0.f ? 0.f : z; }, [](float z) { return z > 0.f ? 1.f : 0.f; }); break;
+    case kRelu6: body([](float z) { return z < 0.f ? 0.f : (z > 6.f ? 6.f : z); }, [](float z) { return z > 0.f && z <= 6.f ? 1.f : 0.f; }); break;
+    default: body([](float z) { return z; }, [](float) { return 1.f; }); break;
   }
 }
 
@@ -281,13 +284,13 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   const float* pa = a.data();
   const float* pb = b.data();
   std::vector<double> sumDz(C), sumDzXm(C);
-  WithActivation(activation, [&](auto, auto mask) {
+  WithActivation(activation, [&](auto, auto derivative) {
     ChannelSums(rows, C, sumDz.data(), sumDzXm.data(), [&](int64_t r, float* s1, float* s2) {
       const float* xr = x.data + r * C;
       const float* dr = dy + r * C;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        const float dz = mask(xr[c] * pa[c] + pb[c]) ? dr[c] : 0.f;
+        const float dz = dr[c] * derivative(xr[c] * pa[c] + pb[c]);
         s1[c] += dz;
         s2[c] += dz * (xr[c] - mean[c]);
       }
@@ -305,7 +308,7 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   const float* pk = k.data();
   const float* pm = meanDz.data();
   const float* ps = slope.data();
-  WithActivation(activation, [&](auto, auto mask) {
+  WithActivation(activation, [&](auto, auto derivative) {
 #pragma omp parallel for num_threads(ThreadsFor(x.size)) schedule(static)
     for (int64_t r = 0; r < rows; ++r) {
       const float* xr = x.data + r * C;
@@ -313,7 +316,7 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
       float* o = dx + r * C;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        const float dz = mask(xr[c] * pa[c] + pb[c]) ? dr[c] : 0.f;
+        const float dz = dr[c] * derivative(xr[c] * pa[c] + pb[c]);
         o[c] = pk[c] * (dz - pm[c] - (xr[c] - mean[c]) * ps[c]);
       }
     }
