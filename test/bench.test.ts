@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { packageRoot } from '../src/util/paths.js';
 import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
+import { combineRounds, formatBenchTable, ratioToPeer, type BenchRow } from '../src/bench/run.js';
 
 const root = packageRoot();
 const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -49,4 +50,39 @@ test('selab bench rejects an unknown model and a bad --steps', () => {
   const steps = selab(['bench', '--steps', '0', '--no-torch']);
   assert.notEqual(steps.status, 0);
   assert.match(steps.stderr, /--steps expects an integer ≥ 1, got "0"/);
+  const rounds = selab(['bench', '--rounds', '1.5', '--no-torch']);
+  assert.notEqual(rounds.status, 0);
+  assert.match(rounds.stderr, /--rounds expects an integer ≥ 1, got "1.5"/);
+});
+
+test('rounds: each row is the median of its rounds, and the ratio to PyTorch the median of the rounds\' ratios', () => {
+  const row = (backend: string, phase: 'train' | 'infer', imagesPerSecond: number): BenchRow => ({ model: 'plain10', backend, phase, batch: 128, imagesPerSecond, gflops: imagesPerSecond * 1.6 });
+  const rounds = [
+    [row('onednn', 'train', 200), row('onednn', 'infer', 900), row('torch', 'train', 160)],
+    [row('onednn', 'train', 260), row('onednn', 'infer', 800), row('torch', 'train', 200)],
+    [row('onednn', 'train', 240), row('onednn', 'infer', 1000), row('torch', 'train', 100)],
+  ];
+  const rows = combineRounds(rounds);
+  assert.deepEqual(rows.map((r) => [r.backend, r.phase, r.imagesPerSecond, r.rounds]), [
+    ['onednn', 'train', 240, [200, 260, 240]],
+    ['onednn', 'infer', 900, [900, 800, 1000]],
+    ['torch', 'train', 160, [160, 200, 100]],
+  ]);
+  assert.ok(Math.abs(rows[0]!.gflops - 240 * 1.6) < 1e-9);
+  // The rounds' ratios are 1.25, 1.3 and 2.4 (PyTorch had a slow third round): median 1.3, where
+  // the medians' ratio, 240 / 160, pairs figures from different rounds.
+  assert.equal(ratioToPeer(rows[0]!, rows[2]!), 1.3);
+  assert.equal(ratioToPeer(row('onednn', 'train', 300), row('torch', 'train', 200)), 1.5);
+  const table = formatBenchTable({ threads: 2, rows, skipped: [] });
+  assert.match(table, /plain10 +onednn +train +128 +240\.0 +200\.0–260\.0 +384\.0 +1\.30×/);
+  assert.deepEqual(combineRounds([rounds[0]!]), rounds[0]);
+});
+
+test('selab bench --rounds 2 --json: a rounds array per row, its median as imagesPerSecond', { skip: hasOneDnn ? false : 'the onednn addon is not built', timeout: 600_000 }, () => {
+  const res = selab(['bench', '--json', '--models', 'plain10', '--backends', 'onednn', '--phases', 'infer', '--steps', '1', '--warmup', '0', '--batch', '2', '--rounds', '2', '--no-torch']);
+  assert.equal(res.status, 0, res.stderr);
+  const [r] = (JSON.parse(res.stdout) as { rows: BenchRow[] }).rows;
+  assert.equal(r!.rounds!.length, 2);
+  assert.ok(Math.abs(r!.imagesPerSecond - (r!.rounds![0]! + r!.rounds![1]!) / 2) < 1e-9 * r!.imagesPerSecond);
+  assert.match(res.stderr, /round 2\/2: plain10 onednn infer batch 2/);
 });

@@ -12,7 +12,7 @@ import { packageRoot } from '../util/paths.js';
 import { webgpuAdapter } from '../backend/webgpu/backend.js';
 import { describeAdapter } from '../backend/webgpu/dawn.js';
 import { formatProfile, profileDeviceKernels, profileKernels } from './profile.js';
-import { inferStepAsync, makeAsyncTrainStep, randomBatch, timeMedianAsync } from './step.js';
+import { inferStepAsync, makeAsyncTrainStep, median, randomBatch, timeMedianAsync } from './step.js';
 import { makeOptimizer } from '../engine/optimizers.js';
 
 export interface BenchModel {
@@ -47,6 +47,8 @@ export interface BenchRow {
   batch: number;
   imagesPerSecond: number;
   gflops: number;
+  /** With several rounds: each round's images/s; imagesPerSecond and gflops are their median's. */
+  rounds?: number[];
 }
 
 export interface BenchOptions {
@@ -57,6 +59,12 @@ export interface BenchOptions {
   batch?: number;
   steps: number;
   warmup: number;
+  /**
+   * Times the whole measurement (every backend, then the PyTorch peer) is repeated. This machine's
+   * speed drifts by up to 20 % within minutes and single rows by ±0.2× between runs; rounds
+   * alternate the two sides, so drift hits both, and each round's ratio pairs neighbours in time.
+   */
+  rounds: number;
   torch: boolean;
   /** Print a per-kernel profile of one training step for each tfjs row. */
   profile: boolean;
@@ -192,39 +200,63 @@ function runTorch(specs: { spec: BenchModel; batch: number; macs: number }[], op
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const threads = benchThreads();
   const specs = opts.models.map(benchModel);
-  const rows: BenchRow[] = [];
-  const skipped: string[] = [];
+  const skipped = new Set<string>();
   const macsByModel = new Map<string, number>();
+  const rounds: BenchRow[][] = [];
   let adapter: string | undefined;
-  for (const backend of opts.backends) {
-    try {
-      await selectBackend(backend as BackendName);
-    } catch (e) {
-      skipped.push(`${backend}: ${(e as Error).message}`);
-      opts.log(`skipping ${backend}: ${(e as Error).message}`);
-      continue;
-    }
-    const gpu = backend === 'webgpu' ? webgpuAdapter() : undefined;
-    if (gpu) {
-      adapter = describeAdapter(gpu);
-      opts.log(`webgpu on ${adapter}`);
-    }
-    for (const spec of specs) {
-      const batch = Math.min(opts.batch ?? spec.batch, backend === 'wasm' ? WASM_MAX_BATCH : Infinity);
-      macsByModel.set(spec.name, await benchOnBackend(backend, spec, batch, opts, rows));
-    }
-  }
-  if (opts.torch) {
-    for (const spec of specs) {
-      if (!macsByModel.has(spec.name)) {
-        const model = await buildCaseModel(spec.caseId);
-        macsByModel.set(spec.name, macsPerImage(model));
-        model.dispose();
+  for (let round = 0; round < opts.rounds; round++) {
+    const rows: BenchRow[] = [];
+    const log = opts.rounds > 1 ? (line: string) => opts.log(`round ${round + 1}/${opts.rounds}: ${line}`) : opts.log;
+    // One kernel profile is enough: only the first round prints it.
+    const roundOpts = { ...opts, log, profile: opts.profile && round === 0 };
+    for (const backend of opts.backends) {
+      try {
+        await selectBackend(backend as BackendName);
+      } catch (e) {
+        if (round === 0) opts.log(`skipping ${backend}: ${(e as Error).message}`);
+        skipped.add(`${backend}: ${(e as Error).message}`);
+        continue;
+      }
+      const gpu = backend === 'webgpu' ? webgpuAdapter() : undefined;
+      if (gpu) {
+        adapter = describeAdapter(gpu);
+        if (round === 0) opts.log(`webgpu on ${adapter}`);
+      }
+      for (const spec of specs) {
+        const batch = Math.min(opts.batch ?? spec.batch, backend === 'wasm' ? WASM_MAX_BATCH : Infinity);
+        macsByModel.set(spec.name, await benchOnBackend(backend, spec, batch, roundOpts, rows));
       }
     }
-    runTorch(specs.map((spec) => ({ spec, batch: opts.batch ?? spec.batch, macs: macsByModel.get(spec.name)! })), opts, threads, rows, skipped);
+    if (opts.torch) {
+      for (const spec of specs) {
+        if (!macsByModel.has(spec.name)) {
+          const model = await buildCaseModel(spec.caseId);
+          macsByModel.set(spec.name, macsPerImage(model));
+          model.dispose();
+        }
+      }
+      const peerSkips: string[] = [];
+      runTorch(specs.map((spec) => ({ spec, batch: opts.batch ?? spec.batch, macs: macsByModel.get(spec.name)! })), roundOpts, threads, rows, peerSkips);
+      peerSkips.forEach((s) => skipped.add(s));
+    }
+    rounds.push(rows);
   }
-  return { threads, ...(adapter ? { adapter } : {}), rows, skipped };
+  return { threads, ...(adapter ? { adapter } : {}), rows: combineRounds(rounds), skipped: [...skipped] };
+}
+
+/**
+ * One row per model, backend, phase and batch from several rounds of the same measurement: the
+ * median images/s (and its GFLOPS), with every round's figure in `rounds`. A single round is
+ * returned as it is.
+ */
+export function combineRounds(rounds: readonly (readonly BenchRow[])[]): BenchRow[] {
+  if (rounds.length === 1) return [...rounds[0]!];
+  const key = (r: BenchRow) => `${r.model}|${r.backend}|${r.phase}|${r.batch}`;
+  return rounds[0]!.map((first) => {
+    const values = rounds.map((rows) => rows.find((r) => key(r) === key(first))?.imagesPerSecond ?? NaN);
+    const imagesPerSecond = median(values);
+    return { ...first, imagesPerSecond, gflops: (first.gflops / first.imagesPerSecond) * imagesPerSecond, rounds: values };
+  });
 }
 
 /** The throughput of the PyTorch row for the same model and phase, if measured. */
@@ -232,11 +264,19 @@ export function torchPeer(rows: readonly BenchRow[], row: BenchRow): BenchRow | 
   return rows.find((r) => r.backend === 'torch' && r.model === row.model && r.phase === row.phase);
 }
 
+/** row / peer: with rounds, the median of the rounds' ratios (each pairs measurements minutes apart). */
+export function ratioToPeer(row: BenchRow, peer: BenchRow): number {
+  if (row.rounds && peer.rounds && row.rounds.length === peer.rounds.length) return median(row.rounds.map((v, k) => v / peer.rounds![k]!));
+  return row.imagesPerSecond / peer.imagesPerSecond;
+}
+
 export function formatBenchTable(result: BenchResult): string {
-  const header = ['model', 'backend', 'phase', 'batch', 'img/s', 'GFLOPS', 'vs torch'];
+  const spread = result.rows.some((r) => r.rounds);
+  const header = ['model', 'backend', 'phase', 'batch', 'img/s', ...(spread ? ['rounds min–max'] : []), 'GFLOPS', 'vs torch'];
   const body = result.rows.map((r) => {
     const peer = r.backend === 'torch' ? undefined : torchPeer(result.rows, r);
-    return [r.model, r.backend, r.phase, String(r.batch), r.imagesPerSecond.toFixed(1), r.gflops.toFixed(1), peer ? `${(r.imagesPerSecond / peer.imagesPerSecond).toFixed(2)}×` : ''];
+    const range = r.rounds ? `${Math.min(...r.rounds).toFixed(1)}–${Math.max(...r.rounds).toFixed(1)}` : '';
+    return [r.model, r.backend, r.phase, String(r.batch), r.imagesPerSecond.toFixed(1), ...(spread ? [range] : []), r.gflops.toFixed(1), peer ? `${ratioToPeer(r, peer).toFixed(2)}×` : ''];
   });
   const widths = header.map((h, k) => Math.max(h.length, ...body.map((b) => b[k]!.length)));
   const line = (cells: string[]) => cells.map((c, k) => (k < 3 ? c.padEnd(widths[k]!) : c.padStart(widths[k]!))).join('  ');

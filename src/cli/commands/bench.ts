@@ -10,6 +10,7 @@ interface BenchFlags {
   phases: string;
   steps: string;
   warmup: string;
+  rounds: string;
   batch?: string;
   torch: boolean;
   profile?: boolean;
@@ -32,12 +33,13 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('Measure training and inference images/s (median after warm-up) on each backend and on PyTorch (bench/torch_peer.py)')
-    .option('--json', 'print { rows: [ { model, backend, phase, batch, imagesPerSecond, gflops } ] } (PyTorch rows have backend "torch")')
+    .option('--json', 'print { rows: [ { model, backend, phase, batch, imagesPerSecond, gflops, rounds? } ] } (PyTorch rows have backend "torch"; rounds: images/s per round, with --rounds above 1)')
     .option('--models <list>', `comma-separated: ${BENCH_MODELS.map((m) => m.name).join(', ')}`, BENCH_MODELS.map((m) => m.name).join(','))
     .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')} (cpu is pure JS: minutes per step; webgpu needs a GPU, see docs/backend.md)`, DEFAULT_BACKENDS.join(','))
     .option('--phases <list>', 'train, infer or both', 'train,infer')
     .option('--steps <n>', 'timed steps per row (the median is reported)', '5')
     .option('--warmup <n>', 'untimed steps before timing', '2')
+    .option('--rounds <n>', 'repeat the whole measurement, PyTorch included, n times and report the median of each row (the machine drifts between rows)', '1')
     .option('--batch <n>', `batch for every model (default per model: ${BENCH_MODELS.map((m) => `${m.name} ${m.batch}`).join(', ')}; wasm at most 32)`)
     .option('--no-torch', 'skip the PyTorch peer')
     .option('--profile', 'also print a per-kernel profile of one training step per model and backend (to stderr)')
@@ -49,6 +51,7 @@ export function register(program: Command): void {
           phases: list<Phase>('--phases', flags.phases, ['train', 'infer']),
           steps: positiveInt('--steps', flags.steps),
           warmup: positiveInt('--warmup', flags.warmup, 0),
+          rounds: positiveInt('--rounds', flags.rounds),
           batch: flags.batch === undefined ? undefined : positiveInt('--batch', flags.batch),
           torch: flags.torch,
           profile: flags.profile ?? false,
