@@ -164,6 +164,25 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Rows seen so far, and per channel their mean and sum of squared deviations from it.
+struct ChannelMoments {
+  double n = 0;
+  std::vector<double> mean, m2;
+  // Chan et al.'s pairwise update: adds `rows` rows whose per-channel mean and sum of squared
+  // deviations are meanOf(c) and m2Of(c).
+  template <class Mean, class M2>
+  void Add(double rows, Mean meanOf, M2 m2Of) {
+    const double total = n + rows;
+    const double weight = rows / total;
+    for (size_t c = 0; c < mean.size(); ++c) {
+      const double delta = meanOf(c) - mean[c];
+      mean[c] += delta * weight;
+      m2[c] += m2Of(c) + delta * delta * n * weight;
+    }
+    n = total;
+  }
+};
+
 // Per-channel mean and biased variance of a [rows, C] view, as tf.moments defines them, in one
 // read of x from memory: each tile of rows small enough to stay in cache gets its own two-pass
 // mean and sum of squared deviations, and the tiles are merged in double by Chan et al.'s pairwise
@@ -171,17 +190,13 @@ Napi::Value BatchNormGrad(const Napi::CallbackInfo& info) {
 // mean is large against the spread; the tiles keep tf.moments' accuracy. Each thread merges its
 // own tiles and the threads are merged in a fixed order, so the result does not depend on timing.
 void Moments(const float* x, int64_t rows, int64_t C, float* mean, float* var) {
-  struct Partial {
-    double n = 0;
-    std::vector<double> mean, m2;
-  };
   const int64_t tileRows = std::max<int64_t>(1, std::min<int64_t>(256, 8192 / C));
   const int threads = ThreadsFor(rows * C);
-  std::vector<Partial> partials(threads);
+  std::vector<ChannelMoments> partials(threads);
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    Partial& p = partials[t];
+    ChannelMoments& p = partials[t];
     p.mean.assign(C, 0.0);
     p.m2.assign(C, 0.0);
     std::vector<float> tileSum(C), tileSq(C), tileMean(C);
@@ -210,28 +225,13 @@ void Moments(const float* x, int64_t rows, int64_t C, float* mean, float* var) {
           tq[c] += d * d;
         }
       }
-      const double total = p.n + n;
-      const double weight = n / total;
-      for (int64_t c = 0; c < C; ++c) {
-        const double delta = static_cast<double>(tm[c]) - p.mean[c];
-        p.mean[c] += delta * weight;
-        p.m2[c] += tq[c] + delta * delta * p.n * weight;
-      }
-      p.n = total;
+      p.Add(n, [&](size_t c) { return static_cast<double>(tm[c]); }, [&](size_t c) { return static_cast<double>(tq[c]); });
     }
   }
-  Partial all = std::move(partials[0]);
+  ChannelMoments all = std::move(partials[0]);
   for (int t = 1; t < threads; ++t) {
-    const Partial& p = partials[t];
-    if (p.n == 0) continue;
-    const double total = all.n + p.n;
-    const double weight = p.n / total;
-    for (int64_t c = 0; c < C; ++c) {
-      const double delta = p.mean[c] - all.mean[c];
-      all.mean[c] += delta * weight;
-      all.m2[c] += p.m2[c] + delta * delta * all.n * weight;
-    }
-    all.n = total;
+    const ChannelMoments& p = partials[t];
+    if (p.n > 0) all.Add(p.n, [&](size_t c) { return p.mean[c]; }, [&](size_t c) { return p.m2[c]; });
   }
   for (int64_t c = 0; c < C; ++c) {
     mean[c] = static_cast<float>(all.mean[c]);
