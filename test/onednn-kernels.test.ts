@@ -288,7 +288,7 @@ describe('onednn matmul matches cpu', { skip }, () => {
   }
 });
 
-// Outputs of 1 MiB and more come from recycled storage (src/backend/onednn/memory.ts) with
+// Outputs of more than 4 KiB come from recycled storage (src/backend/onednn/memory.ts) with
 // stale contents; every kernel must write all of its output.
 describe('onednn kernels overwrite recycled output storage', { skip }, () => {
   const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1 };
