@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
 import { allocFloat32, pooledBytes } from '../src/backend/onednn/memory.js';
+import { loadAddon } from '../src/backend/onednn/addon.js';
 import { broadcastPlan } from '../src/backend/onednn/kernels/eltwise.js';
 import { skipWithoutNative } from './native.js';
 
@@ -275,4 +276,29 @@ test('disposed kernel outputs are recycled; storage read by dataSync never is', 
   tf.tensor(user).dispose();
   assert.equal(pooledBytes(), before, "a caller's array given to tf.tensor is never recycled");
   a.dispose();
+});
+
+test('kernel outputs from 4 KiB up are pooled and 64-byte aligned; smaller ones are neither', { skip }, () => {
+  tf.setBackend('onednn');
+  const addon = loadAddon()!;
+  // 1 KiB, just under and at a page, 64 KiB, 1 MiB + 4 bytes (odd sizes too).
+  for (const n of [256, 1023, 1024, 16384, 262145]) {
+    const a = tf.fill([n], 1);
+    const outputs = [0, 1, 2, 3].map(() => tf.add(a, a));
+    const aligned = outputs.map((t) => addon.isAligned(tf.backend().readSync(t.dataId) as Float32Array));
+    const before = pooledBytes();
+    tf.dispose(outputs);
+    if (n * 4 >= 4096) {
+      assert.deepEqual(aligned, [true, true, true, true], `outputs of ${n} floats`);
+      assert.equal(pooledBytes(), before, 'storage read through readSync is not pooled');
+      const fresh = tf.add(a, a);
+      const fromPool = [0, 1].map(() => allocFloat32(n));
+      assert.ok(fromPool.every((f) => addon.isAligned(f) && f.length === n), `pooled storage of ${n} floats`);
+      fresh.dispose();
+      assert.equal(pooledBytes(), before + 4 * n, `a disposed output of ${n} floats goes to the pool`);
+    } else {
+      assert.equal(pooledBytes(), before, `${n} floats stay with V8`);
+    }
+    a.dispose();
+  }
 });

@@ -10,6 +10,9 @@ export interface OneDnnAddon {
   info(): { dnnl: string; cpuRuntime: string; threads: number };
   setThreads(n: number): void;
   keepFreedMemory(): boolean;
+  /** `bytes` of 64-byte aligned memory, contents unspecified; null when out of memory. */
+  alignedBuffer(bytes: number): ArrayBuffer | null;
+  isAligned(array: Float32Array): boolean;
 }
 
 export const ADDON_PATH = join(packageRoot(), 'native', 'build', 'Release', 'selab_onednn.node');

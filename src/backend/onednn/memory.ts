@@ -13,6 +13,7 @@
 import { totalmem } from 'node:os';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { BackendValues, DataId, DataType, TensorInfo } from '@tensorflow/tfjs-core';
+import { loadAddon } from './addon.js';
 
 /**
  * Buffers under a page come from V8's heap cheaply; a larger fresh one is memory that faults
@@ -63,14 +64,15 @@ function recycle(buf: ArrayBufferLike): void {
 /** A Float32Array of n elements whose contents are unspecified: the caller overwrites all of it. */
 export function allocFloat32(n: number): Float32Array {
   const bytes = n * 4;
-  if (bytes >= MIN_BYTES) {
-    const buf = free.get(bytes)?.pop();
-    if (buf) {
-      freeBytes -= bytes;
-      return new Float32Array(buf);
-    }
+  if (bytes < MIN_BYTES) return new Float32Array(n);
+  const buf = free.get(bytes)?.pop();
+  if (buf) {
+    freeBytes -= bytes;
+    return new Float32Array(buf);
   }
-  return new Float32Array(n);
+  // Cache-line aligned storage for the native kernels (native/src/malloc.cc).
+  const aligned = loadAddon()?.alignedBuffer(bytes);
+  return aligned ? new Float32Array(aligned) : new Float32Array(n);
 }
 
 const releaseListeners: ((dataId: DataId) => void)[] = [];
