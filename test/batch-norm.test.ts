@@ -62,6 +62,27 @@ test('training on onednn: values, gradients and moving statistics of tfjs-layers
   assert.ok(kernelNames.includes('SelabBatchNormTrain') && kernelNames.includes('SelabBatchNormTrainGrad'), kernelNames.join(', '));
   // No tf.moments (Mean, Square) and no kernel-by-kernel gradient of it (SquaredDifference's, Mean's).
   assert.ok(!['Mean', 'Square', 'SquaredDifference', 'SelabEltwiseGrad'].some((k) => kernelNames.includes(k)), kernelNames.join(', '));
+  // The moving averages in one kernel, not tfjs-layers' Sub, Multiply, Sub for each.
+  assert.ok(kernelNames.includes('SelabMovingAverages') && !kernelNames.includes('Sub'), kernelNames.join(', '));
+});
+
+test('the moving-average kernel on onednn equals tfjs-layers arithmetic on cpu bit for bit', { skip }, () => {
+  const n = 1000;
+  // Moving statistics and batch statistics of every magnitude, so that a fused multiply-add or
+  // another order of the float32 operations would show in the last bits.
+  const inputs = [random(n, 7, -1e3, 1e3), random(n, 8, 1e-6, 50), random(n, 9, -1e3, 1e3), random(n, 10, 1e-6, 50)];
+  for (const momentum of [0.99, 0.9, 0.1]) {
+    const decay = 1 - momentum;
+    tf.setBackend('cpu');
+    const want = [0, 1].map((k) => {
+      const orig = tf.tensor(inputs[k]!);
+      return tf.sub(orig, tf.mul(tf.sub(orig, tf.tensor(inputs[k + 2]!)), decay)).dataSync();
+    });
+    tf.setBackend('onednn');
+    const [movingMean, movingVariance, mean, variance] = inputs.map((v) => tf.tensor(v));
+    const got = tf.engine().runKernel('SelabMovingAverages', { movingMean: movingMean!, movingVariance: movingVariance!, mean: mean!, variance: variance! }, { decay }) as tf.Tensor[];
+    assert.deepEqual(got.map((t) => t.dataSync()), want, `momentum ${momentum}`);
+  }
 });
 
 test('inference and the cpu backend: tfjs-layers BatchNormalization unchanged', () => {

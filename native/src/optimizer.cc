@@ -1,4 +1,5 @@
-// One pass per weight tensor for an Adam, RMSProp or momentum SGD step, where tfjs-core's
+// One pass per weight tensor for an Adam, RMSProp or momentum SGD step (and one for a
+// BatchNorm layer's moving averages), where tfjs-core's
 // optimizers run about a dozen (Adam), nine (RMSProp) or three (momentum) full-size
 // elementwise kernels, and as many output tensors, per weight. The arithmetic is tfjs-core's, in the same float32 order, so the result
 // matches the cpu backend's optimizers.
@@ -152,6 +153,26 @@ Napi::Value RmsPropTf1Update(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// movingAverages(movingMean, movingVariance, mean, variance, decay, newMean, newVariance):
+// BatchNormalization's moving averages after a training batch, moving − (moving − batch)·decay,
+// as tfjs-layers computes them (three float32 kernels per average there, six kernel calls per
+// layer and step).
+Napi::Value MovingAverages(const Napi::CallbackInfo& info) {
+  const F32 movingMean = ArgF32(info, 0);
+  const float* movingVariance = ArgF32(info, 1).data;
+  const float* mean = ArgF32(info, 2).data;
+  const float* variance = ArgF32(info, 3).data;
+  const float decay = static_cast<float>(ArgNum(info, 4));
+  float* newMean = ArgF32(info, 5).data;
+  float* newVariance = ArgF32(info, 6).data;
+  for (size_t c = 0; c < movingMean.size; ++c) {
+    newMean[c] = movingMean.data[c] - (movingMean.data[c] - mean[c]) * decay;
+    newVariance[c] = movingVariance[c] - (movingVariance[c] - variance[c]) * decay;
+  }
+  return info.Env().Undefined();
+}
+
+SELAB_EXPORT("movingAverages", MovingAverages);
 SELAB_EXPORT("adamUpdate", AdamUpdate);
 SELAB_EXPORT("adamTf1Update", AdamTf1Update);
 SELAB_EXPORT("rmsPropTf1Update", RmsPropTf1Update);

@@ -13,7 +13,10 @@
 // and outside the scope (the keras protocol, inference, other callers) nothing changes.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BATCH_NORM_ACTIVATION_KWARG, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, type BatchNormActivation, type BatchNormTrainAttrs } from '../ops/kernel-names.js';
+import {
+  BATCH_NORM_ACTIVATION_KWARG, BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, MOVING_AVERAGES,
+  type BatchNormActivation, type BatchNormTrainAttrs, type MovingAveragesAttrs,
+} from '../ops/kernel-names.js';
 
 type BatchNormalizationArgs = NonNullable<Parameters<typeof tfl.layers.batchNormalization>[0]>;
 type BatchNormalizationLayer = ReturnType<typeof tfl.layers.batchNormalization>;
@@ -119,18 +122,29 @@ export class BatchNorm extends BatchNormalization {
         };
       });
       const y = normalize(x, state.gamma.read(), state.beta.read());
-      if (update) {
-        // The moving averages exactly as tfjs-layers updates them.
-        const decay = 1 - state.momentum;
-        [state.movingMean, state.movingVariance].forEach((variable, k) => {
-          tf.tidy(() => {
-            const orig = variable.read();
-            variable.write(tf.sub(orig, tf.mul(tf.sub(orig, stats[k]!), decay)));
-          });
-        });
-      }
+      if (update) this.updateMovingAverages(stats[0]!, stats[1]!);
       tf.dispose(stats);
       return y;
+    });
+  }
+
+  /** The moving averages exactly as tfjs-layers updates them; in one kernel where the backend has it. */
+  private updateMovingAverages(mean: tf.Tensor, variance: tf.Tensor): void {
+    const state = this as unknown as BatchNormState;
+    const decay = 1 - state.momentum;
+    tf.tidy(() => {
+      const moving = [state.movingMean, state.movingVariance];
+      if (tf.getKernel(MOVING_AVERAGES, tf.getBackend())) {
+        const inputs = { movingMean: moving[0]!.read(), movingVariance: moving[1]!.read(), mean, variance };
+        const attrs: MovingAveragesAttrs = { decay };
+        const updated = tf.engine().runKernel(MOVING_AVERAGES, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        moving.forEach((variable, k) => variable.write(updated[k]!));
+        return;
+      }
+      [mean, variance].forEach((stat, k) => {
+        const orig = moving[k]!.read();
+        moving[k]!.write(tf.sub(orig, tf.mul(tf.sub(orig, stat), decay)));
+      });
     });
   }
 }

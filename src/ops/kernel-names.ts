@@ -14,6 +14,18 @@ export const BATCH_NORM_TRAIN = 'SelabBatchNormTrain';
  */
 export const BATCH_NORM_TRAIN_GRAD = 'SelabBatchNormTrainGrad';
 
+/**
+ * Inputs movingMean, movingVariance, mean, variance (channel vectors); attrs MovingAveragesAttrs;
+ * outputs the new moving mean and variance, moving − (moving − batch)·decay in float32, as
+ * tfjs-layers updates them with three kernels each.
+ */
+export const MOVING_AVERAGES = 'SelabMovingAverages';
+
+export interface MovingAveragesAttrs {
+  /** 1 − momentum. */
+  decay: number;
+}
+
 /** An activation a training-mode BatchNorm applies to its own output, for the layer after it. */
 export type BatchNormActivation = 'linear' | 'relu' | 'relu6';
 

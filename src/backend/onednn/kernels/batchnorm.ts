@@ -3,7 +3,7 @@ import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { allocFloat32 } from '../memory.js';
 import { addon, cpuFallback, f32, kernel } from './native-args.js';
-import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, type BatchNormTrainAttrs } from '../../../ops/kernel-names.js';
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, MOVING_AVERAGES, type BatchNormTrainAttrs, type MovingAveragesAttrs } from '../../../ops/kernel-names.js';
 
 declare module '../addon.js' {
   interface OneDnnAddon {
@@ -19,6 +19,10 @@ declare module '../addon.js' {
       x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
       offset: Float32Array | null, eps: number, channels: number, dx: Float32Array, dScale: Float32Array, dOffset: Float32Array,
       activation: number,
+    ): void;
+    movingAverages(
+      movingMean: Float32Array, movingVariance: Float32Array, mean: Float32Array, variance: Float32Array, decay: number,
+      newMean: Float32Array, newVariance: Float32Array,
     ): void;
     batchNormGrad(
       x: Float32Array, dy: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array | null,
@@ -99,6 +103,17 @@ export const batchNormKernels: KernelConfig[] = [
     const dOffset = allocFloat32(channels);
     addon().batchNormTrainGrad(xv!, dyv!, mv!, vv!, sv, ov, attrs.varianceEpsilon, channels, dx, dScale, dOffset, activation);
     return [backend.makeTensorInfo(x!.shape, 'float32', dx), backend.makeTensorInfo([channels], 'float32', dScale), backend.makeTensorInfo([channels], 'float32', dOffset)];
+  }),
+  kernel(MOVING_AVERAGES, (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { movingMean, movingVariance, mean, variance } = args.inputs as Record<string, TensorInfo | undefined>;
+    const arrays = [movingMean, movingVariance, mean, variance].map((t) => t && f32(backend, t));
+    const channels = arrays[0]?.length;
+    if (arrays.some((a) => !a || a.length !== channels)) throw new Error(`${MOVING_AVERAGES} takes float32 vectors of one length`);
+    const [mm, mv, m, v] = arrays as Float32Array[];
+    const outs = [allocFloat32(channels!), allocFloat32(channels!)] as const;
+    addon().movingAverages(mm!, mv!, m!, v!, (args.attrs as unknown as MovingAveragesAttrs).decay, outs[0], outs[1]);
+    return outs.map((o) => backend.makeTensorInfo([channels!], 'float32', o));
   }),
   kernel(BATCH_NORM_GRAD, (args) => {
     const backend = args.backend as MathBackendCPU;
