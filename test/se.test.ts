@@ -6,6 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { SqueezeExcitation, reducedChannels, seBlock, seParamCount } from '../src/attention/squeeze-excitation.js';
 import { se } from '../src/attention/index.js';
 import { plain10 } from '../src/models/plain10.js';
+import { registerOneDnnBackend } from '../src/backend/onednn/backend.js';
 
 await tf.setBackend('cpu');
 
@@ -149,3 +150,36 @@ test('SE weights train: gradients reach both kernels', () => {
   assert.equal(names.length, 4);
   for (const n of names) assert.ok(tf.sum(tf.abs(grads[n]!)).dataSync()[0]! > 0, `no gradient for ${n}`);
 });
+
+for (const useBias of [true, false]) {
+  test(`SE gradient in one kernel on onednn equals tfjs' op-by-op gradient bit for bit (useBias ${useBias})`, { skip: registerOneDnnBackend() ? false : 'the onednn addon is not built' }, async () => {
+    tf.setBackend('onednn');
+    // 5×7 positions: 1/35 is not exact in float32, so the average pool's share is rounded as the backend's Mean gradient rounds it.
+    const shape = [3, 5, 7, 24];
+    const layer = new SqueezeExcitation({ ratio: 8, useBias });
+    layer.build(shape);
+    const size = tf.util.sizeFromShape(shape);
+    const x = tf.tensor(Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37) * 3), shape);
+    const upstream = tf.tensor(Float32Array.from({ length: size }, (_, i) => Math.cos(i * 0.11)), shape);
+    const weights = layer.trainableWeights.map((v) => v.read() as tf.Variable);
+    // training: true takes the fused gradient; training: false is tfjs' tape through every op.
+    const gradients = (training: boolean) => {
+      const f = (xs: tf.Tensor) => tf.sum(tf.mul(layer.apply(xs, { training }) as tf.Tensor, upstream));
+      const dx = tf.grad(f)(x);
+      const { grads } = tf.variableGrads(() => f(x) as tf.Scalar, weights);
+      return [dx, ...weights.map((v) => grads[v.name]!)].map((t) => t.dataSync());
+    };
+    const fused = gradients(true);
+    const tape = gradients(false);
+    assert.equal(fused.length, useBias ? 5 : 3);
+    fused.forEach((g, k) => assert.deepEqual(g, tape[k], `gradient ${k}`));
+    // The loss's Sum spreads its gradient with one Tile; the tape spreads the average pool's with a second.
+    const kernelsOf = async (training: boolean) =>
+      (await tf.profile(() => tf.grad((xs: tf.Tensor) => tf.sum(layer.apply(xs, { training }) as tf.Tensor))(x))).kernels.map((k) => k.name);
+    const [fusedKernels, tapeKernels] = [await kernelsOf(true), await kernelsOf(false)];
+    const tiles = (names: string[]) => names.filter((k) => k === 'Tile').length;
+    assert.ok(fusedKernels.includes('SelabGateInputGrad') && tiles(fusedKernels) === 1, fusedKernels.join(', '));
+    assert.ok(!tapeKernels.includes('SelabGateInputGrad') && tiles(tapeKernels) === 2, tapeKernels.join(', '));
+    tf.setBackend('cpu');
+  });
+}

@@ -5,6 +5,7 @@
 // serialise under one layer name.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { GATE_INPUT_GRAD } from '../ops/kernel-names.js';
 import { attentionOf, oneOf as oneOfFlag, positiveInteger, type Attention, type AttentionKind } from './kind.js';
 
 export type SqueezeMode = 'avg' | 'max';
@@ -122,12 +123,13 @@ export class SqueezeExcitation extends tfl.layers.Layer {
     return inputShape;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown> = {}): tf.Tensor {
     return tf.tidy(() => {
       const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
       if (this.reduceKernel == null || this.expandKernel == null) {
         throw new Error(`SqueezeExcitation ${this.name}: called before build`);
       }
+      if (kwargs['training'] && this.hasFusedGradient()) return this.callWithFusedGradient(x);
       const squeezed = this.squeeze === 'avg' ? tf.mean(x, [1, 2]) : tf.max(x, [1, 2]);
       let z: tf.Tensor = tf.matMul(squeezed as tf.Tensor2D, this.reduceKernel.read() as tf.Tensor2D);
       if (this.reduceBias) z = tf.add(z, this.reduceBias.read());
@@ -138,6 +140,63 @@ export class SqueezeExcitation extends tfl.layers.Layer {
       const [n, , , c] = x.shape;
       return tf.mul(x, tf.reshape(scale, [n, 1, 1, c]));
     });
+  }
+
+  /**
+   * The block's input gradient in one kernel (GATE_INPUT_GRAD) where the backend has it, for the
+   * configuration the models use (average squeeze, ReLU bottleneck, sigmoid gate).
+   */
+  private hasFusedGradient(): boolean {
+    return this.squeeze === 'avg' && this.activation === 'relu' && this.gate === 'sigmoid' && tf.getKernel(GATE_INPUT_GRAD, tf.getBackend()) !== undefined;
+  }
+
+  /**
+   * The same forward pass under tf.customGrad, whose gradient takes the kernels tfjs' tape would,
+   * the backend's own gradients included, except that x's gradient, dy·gate from the product plus
+   * the average pool's gradient spread over H×W, is one pass (GATE_INPUT_GRAD) instead of a
+   * product, a Tile and an Add over the whole activation. Bit for bit the tape's result.
+   */
+  private callWithFusedGradient(x: tf.Tensor4D): tf.Tensor {
+    const [n, h, w, c] = x.shape;
+    const weights = [this.reduceKernel, this.reduceBias, this.expandKernel, this.expandBias].map((v) => v?.read() ?? null);
+    const present = weights.filter((v): v is tf.Tensor => v !== null);
+    const block = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const save = args.pop() as tf.GradSaveFunc;
+      const xs = args[0] as tf.Tensor4D;
+      const given = args.slice(1) as tf.Tensor[];
+      const [reduceKernel, reduceBias, expandKernel, expandBias] = weights.map((v) => (v === null ? null : given.shift()!));
+      const squeezed = tf.mean(xs, [1, 2]) as tf.Tensor2D;
+      const reduced = tf.matMul(squeezed, reduceKernel as tf.Tensor2D);
+      const preActivation = reduceBias ? tf.add(reduced, reduceBias) : reduced;
+      const z = tf.relu(preActivation) as tf.Tensor2D;
+      const expanded = tf.matMul(z, expandKernel as tf.Tensor2D);
+      const gate = tf.sigmoid(expandBias ? tf.add(expanded, expandBias) : expanded) as tf.Tensor2D;
+      save([xs, squeezed, preActivation, z, gate, reduceKernel!, expandKernel!]);
+      return {
+        value: tf.mul(xs, tf.reshape(gate, [n!, 1, 1, c!])),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [sx, sSqueezed, sPre, sz, sGate, sReduceKernel, sExpandKernel] = saved as [tf.Tensor4D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+          const dy4 = dy as tf.Tensor4D;
+          const gradientOf = (kernelName: string, upstream: tf.Tensor, inputs: tf.Tensor[]) =>
+            tf.getGradient(kernelName)!.gradFunc(upstream, inputs, {}) as Record<string, () => tf.Tensor>;
+          // The kernels the tape runs, in its order: the product's gradient for the gate, then
+          // the sigmoid's, the bias sums and the matmuls' (tfjs-core's BatchMatMul gradient).
+          const dGate4 = gradientOf(tf.Multiply, dy4, [sx, tf.reshape(sGate, [n!, 1, 1, c!])])['b']!();
+          const dExpanded = gradientOf(tf.Sigmoid, tf.reshape(dGate4, [n!, c!]), [sGate])['x']!();
+          const dExpandKernel = tf.matMul(sz, dExpanded, true, false);
+          const dz = tf.matMul(dExpanded, sExpandKernel, false, true);
+          const dPre = gradientOf(tf.Relu, dz, [sPre])['x']!();
+          const dReduceKernel = tf.matMul(sSqueezed, dPre, true, false);
+          const dSqueezed = tf.matMul(dPre, sReduceKernel, false, true);
+          // The average pool's gradient as the backend's Mean gradient computes it, before the spread.
+          const squeezeGrad = tf.mul(dSqueezed, tf.scalar(1 / (h! * w!)));
+          const dx = tf.engine().runKernel(GATE_INPUT_GRAD, { dy: dy4, gate: sGate, squeezeGrad }) as tf.Tensor;
+          const biasGrad = (d: tf.Tensor) => tf.sum(d, [0]);
+          return [dx, dReduceKernel, ...(reduceBias ? [biasGrad(dPre)] : []), dExpandKernel, ...(expandBias ? [biasGrad(dExpanded)] : [])];
+        },
+      };
+    });
+    return block(x, ...present);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -26,6 +26,13 @@ export interface MovingAveragesAttrs {
   decay: number;
 }
 
+/**
+ * Inputs dy [N,H,W,C], gate [N,C], squeezeGrad [N,C]; output dx = dy·gate + squeezeGrad (each
+ * product and sum rounded to float32): a Squeeze-and-Excitation block's input gradient, the
+ * gate's share and the average pool's, in one pass.
+ */
+export const GATE_INPUT_GRAD = 'SelabGateInputGrad';
+
 /** An activation a training-mode BatchNorm applies to its own output, for the layer after it. */
 export type BatchNormActivation = 'linear' | 'relu' | 'relu6';
 

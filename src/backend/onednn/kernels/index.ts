@@ -6,6 +6,7 @@ import { matMulKernels } from './matmul.js';
 import { optimizerKernels } from './optimizer.js';
 import { poolKernels } from './pool.js';
 import { elementwiseKernels } from './eltwise.js';
+import { gateKernels } from './gate.js';
 import { gradientKernels, installNativeGradients } from './gradients.js';
 import { reduceKernels } from './reduce.js';
 
@@ -18,6 +19,7 @@ export const nativeKernels: KernelConfig[] = [
   ...reduceKernels,
   ...batchNormKernels,
   ...gradientKernels,
+  ...gateKernels,
   ...convKernels,
   ...convOpKernels,
   ...poolKernels,
