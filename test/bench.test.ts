@@ -86,3 +86,14 @@ test('selab bench --rounds 2 --json: a rounds array per row, its median as image
   assert.ok(Math.abs(r!.imagesPerSecond - (r!.rounds![0]! + r!.rounds![1]!) / 2) < 1e-9 * r!.imagesPerSecond);
   assert.match(res.stderr, /round 2\/2: plain10 onednn infer batch 2/);
 });
+
+test('selab bench --profile: a kernel table for the training step and for the inference pass', { skip: hasOneDnn ? false : 'the onednn addon is not built', timeout: 600_000 }, () => {
+  const res = selab(['bench', '--models', 'plain10', '--backends', 'onednn', '--steps', '1', '--warmup', '0', '--batch', '2', '--no-torch', '--profile']);
+  assert.equal(res.status, 0, res.stderr);
+  for (const phase of ['one training step', 'one inference pass']) {
+    const table = res.stderr.split(`profile of ${phase}, plain10 on onednn, batch 2:\n`)[1];
+    assert.ok(table, `a profile of ${phase} in:\n${res.stderr}`);
+    // plain10's nine convolutions (its tenth layer is dense) each run SelabConv2D once per pass.
+    assert.match(table!, /^SelabConv2D +9 /m, table);
+  }
+});

@@ -66,7 +66,7 @@ export interface BenchOptions {
    */
   rounds: number;
   torch: boolean;
-  /** Print a per-kernel profile of one training step for each tfjs row. */
+  /** Print a per-kernel profile of one training step and one inference pass for each tfjs row. */
   profile: boolean;
   log: (line: string) => void;
 }
@@ -125,6 +125,12 @@ async function benchOnBackend(backend: string, spec: BenchModel, batch: number, 
         }
       } else {
         seconds = await timeMedianAsync(() => inferStepAsync(model, xs), opts.warmup, opts.steps);
+        if (opts.profile) {
+          let pending: Promise<void> | undefined;
+          const profile = backend === 'webgpu' ? await profileDeviceKernels(() => inferStepAsync(model, xs)) : profileKernels(backend, () => void (pending = inferStepAsync(model, xs)));
+          await pending;
+          opts.log(`profile of one inference pass, ${spec.name} on ${backend}, batch ${batch}:\n${formatProfile(profile)}`);
+        }
       }
       const imagesPerSecond = batch / seconds;
       const row: BenchRow = { model: spec.name, backend, phase, batch, imagesPerSecond, gflops: (flopsPerImage(macs, phase) * imagesPerSecond) / 1e9 };

@@ -42,7 +42,7 @@ export function register(program: Command): void {
     .option('--rounds <n>', 'repeat the whole measurement, PyTorch included, n times and report the median of each row (the machine drifts between rows)', '1')
     .option('--batch <n>', `batch for every model (default per model: ${BENCH_MODELS.map((m) => `${m.name} ${m.batch}`).join(', ')}; wasm at most 32)`)
     .option('--no-torch', 'skip the PyTorch peer')
-    .option('--profile', 'also print a per-kernel profile of one training step per model and backend (to stderr)')
+    .option('--profile', 'also print a per-kernel profile of one training step and one inference pass per model and backend (to stderr)')
     .action(async (flags: BenchFlags) => {
       try {
         const result = await runBench({
