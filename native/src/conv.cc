@@ -103,9 +103,9 @@ void* Scratch(int slot, size_t bytes) {
 }
 
 // Every convolution primitive is given the one scratchpad buffer (slot 4) instead of owning
-// one: its per-thread partial sums then sit in memory the previous layer just used, still in
-// cache. With a scratchpad per primitive, MobileNet's convolutions took 1.2× as long as
-// PyTorch's, which hands oneDNN its own shared scratchpad the same way.
+// one, as PyTorch hands oneDNN its own: the per-thread partial sums then sit in memory the
+// previous layer just used, still in cache. MobileNet's convolutions took 146 ms of a training
+// step with a scratchpad per primitive, 141 ms with the shared one.
 dnnl::primitive_attr SharedScratchpad(dnnl::primitive_attr attr = dnnl::primitive_attr()) {
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;

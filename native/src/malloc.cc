@@ -33,9 +33,9 @@ Napi::Value KeepFreedMemory(const Napi::CallbackInfo& info) {
 SELAB_EXPORT("keepFreedMemory", KeepFreedMemory);
 
 // alignedBuffer(bytes) -> an ArrayBuffer over 64-byte aligned memory, contents unspecified; null
-// when out of memory. V8 places its own array buffers 16 bytes apart, so three in four tensors
+// when out of memory. V8's own array buffers are only 16-byte aligned, so three tensors in four
 // started mid cache line and every 512-bit load of oneDNN's kernels straddled two lines
-// (MobileNet's depthwise convolutions ran ~1.3× slower on such storage). V8 is told of the
+// (MobileNet's depthwise convolutions ran ~1.4× slower on such storage). V8 is told of the
 // memory, so that garbage it holds still prompts a collection.
 Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
   const size_t bytes = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
