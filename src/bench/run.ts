@@ -110,27 +110,18 @@ async function benchOnBackend(backend: string, spec: BenchModel, batch: number, 
   const optimizer = makeOptimizer('adam');
   try {
     for (const phase of opts.phases) {
-      let seconds: number;
       // Every step ends with reading its result back (asynchronously: a GPU backend has no
       // synchronous read), so a step's time includes all of its device work.
-      if (phase === 'train') {
-        const step = makeAsyncTrainStep(model, optimizer);
-        seconds = await timeMedianAsync(() => step(xs, ys), opts.warmup, opts.steps);
-        if (opts.profile) {
-          // On a GPU the kernels run after they are recorded: their device time comes from tf.profile.
-          let pending: Promise<number> | undefined;
-          const profile = backend === 'webgpu' ? await profileDeviceKernels(() => step(xs, ys)) : profileKernels(backend, () => void (pending = step(xs, ys)));
-          await pending;
-          opts.log(`profile of one training step, ${spec.name} on ${backend}, batch ${batch}:\n${formatProfile(profile)}`);
-        }
-      } else {
-        seconds = await timeMedianAsync(() => inferStepAsync(model, xs), opts.warmup, opts.steps);
-        if (opts.profile) {
-          let pending: Promise<void> | undefined;
-          const profile = backend === 'webgpu' ? await profileDeviceKernels(() => inferStepAsync(model, xs)) : profileKernels(backend, () => void (pending = inferStepAsync(model, xs)));
-          await pending;
-          opts.log(`profile of one inference pass, ${spec.name} on ${backend}, batch ${batch}:\n${formatProfile(profile)}`);
-        }
+      const train = phase === 'train' ? makeAsyncTrainStep(model, optimizer) : undefined;
+      const run = train ? () => train(xs, ys) : () => inferStepAsync(model, xs);
+      const seconds = await timeMedianAsync(run, opts.warmup, opts.steps);
+      if (opts.profile) {
+        // On a GPU the kernels run after they are recorded: their device time comes from tf.profile.
+        let pending: Promise<unknown> | undefined;
+        const profile = backend === 'webgpu' ? await profileDeviceKernels(run) : profileKernels(backend, () => void (pending = run()));
+        await pending;
+        const what = train ? 'one training step' : 'one inference pass';
+        opts.log(`profile of ${what}, ${spec.name} on ${backend}, batch ${batch}:\n${formatProfile(profile)}`);
       }
       const imagesPerSecond = batch / seconds;
       const row: BenchRow = { model: spec.name, backend, phase, batch, imagesPerSecond, gflops: (flopsPerImage(macs, phase) * imagesPerSecond) / 1e9 };
