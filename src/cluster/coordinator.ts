@@ -395,7 +395,9 @@ export async function cancelExperiment(target: QueueTarget, id: string): Promise
   return withQueue(target, async (queue, redis) => {
     const record = await getExperiment(redis, target, id);
     if (!record) throw new Error(`--experiment ${id}: no such experiment on ${target.display}`);
-    await markCancelled(redis, target, id);
+    // The queued jobs are removed and the others counted before the workers learn of the
+    // cancellation: once they do, a job stops within one step, and its worker could take a job
+    // of this experiment that the loop had not reached yet.
     let removed = 0;
     let stopping = 0;
     let finished = 0;
@@ -403,12 +405,12 @@ export async function cancelExperiment(target: QueueTarget, id: string): Promise
       const job = await queue.getJob(jobId);
       if (!job) continue;
       const state = await job.getState();
-      if (state === 'active') stopping++;
-      else if (state === 'completed' || state === 'failed') finished++;
-      else {
-        await job.remove().then(() => removed++, () => stopping++);
-      }
+      if (state === 'completed' || state === 'failed') finished++;
+      else if (state !== 'active' && (await job.remove().then(() => true, () => false))) removed++;
+      // Active, or taken by a worker between the two calls above.
+      else stopping++;
     }
+    await markCancelled(redis, target, id);
     return { removed, stopping, finished };
   });
 }
