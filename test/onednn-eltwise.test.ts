@@ -278,9 +278,18 @@ test('disposed kernel outputs are recycled; storage read by dataSync never is', 
   a.dispose();
 });
 
-test('kernel outputs from 4 KiB up are pooled and 64-byte aligned; smaller ones are neither', { skip }, () => {
+test('kernel outputs from 4 KiB up are pooled and 64-byte aligned, from 2 MiB on a huge page; smaller ones are neither', { skip }, () => {
   tf.setBackend('onednn');
   const addon = loadAddon()!;
+  // Fresh sizes only, so that no pooled buffer of another size is viewed instead.
+  const bigAligned = [524288, 786433].map((n) => {
+    const a = tf.fill([n], 1);
+    const b = tf.add(a, a);
+    const huge = addon.isAligned(tf.backend().readSync(b.dataId) as Float32Array, 2 << 20);
+    tf.dispose([a, b]);
+    return huge;
+  });
+  assert.deepEqual(bigAligned, [true, true], 'outputs of 2 MiB and of 3 MiB + 4 bytes start on a 2 MiB boundary');
   // 1 KiB, just under and at a page, 64 KiB, 1 MiB + 4 bytes (odd sizes too).
   for (const n of [256, 1023, 1024, 16384, 262145]) {
     const a = tf.fill([n], 1);
@@ -301,4 +310,39 @@ test('kernel outputs from 4 KiB up are pooled and 64-byte aligned; smaller ones 
     }
     a.dispose();
   }
+});
+
+test('a request of another size takes the smallest free buffer up to twice as large, and computes the same', { skip }, () => {
+  tf.setBackend('onednn');
+  const backend = tf.backend() as unknown as { data: { get(id: object): { values: Float32Array } } };
+  // 12 MB and 0.7 of it: no other test here leaves a buffer of 8.4 to 12 MB in the pool.
+  const n = 3_000_017;
+  const part = Math.floor(n * 0.7);
+  const a = tf.fill([n], 1);
+  const b = tf.add(a, a);
+  const storage = backend.data.get(b.dataId).values.buffer;
+  b.dispose();
+  const before = pooledBytes();
+  const tooSmall = allocFloat32(Math.floor(n / 2) - 1024);
+  assert.notEqual(tooSmall.buffer, storage, 'a buffer over twice the request is left for its own size');
+  const view = allocFloat32(part);
+  assert.equal(view.buffer, storage, 'the partial request reuses the larger buffer');
+  assert.equal(view.length, part);
+  assert.equal(view.byteOffset, 0);
+  assert.ok(loadAddon()!.isAligned(view));
+  assert.ok(pooledBytes() <= before - 4 * n, 'the whole buffer left the pool');
+
+  // A kernel writing into such a view, and one reading it, agree with the cpu backend.
+  const values = input([part], 7).values;
+  const x = tf.tensor1d(values);
+  const zeros = tf.fill([n], 0);
+  tf.dispose(tf.add(zeros, zeros)); // frees a buffer of n floats again for the next output to view
+  const y = tf.mul(x, x);
+  assert.equal((backend.data.get(y.dataId).values.buffer as ArrayBuffer).byteLength, 4 * n, 'the output views an n-float buffer');
+  const z = tf.sum(tf.sqrt(y));
+  const want = runOn('cpu', [{ shape: [part], values }], (t) => tf.sum(tf.sqrt(tf.mul(t!, t!))))[0]!.values[0]!;
+  tf.setBackend('onednn');
+  assert.ok(Math.abs(z.dataSync()[0]! - want) <= 1e-3 * Math.abs(want), `sum ${z.dataSync()[0]} against ${want}`);
+  assert.equal(y.dataSync().length, part);
+  tf.dispose([a, x, zeros, y, z]);
 });

@@ -35,7 +35,18 @@ function poolCapBytes(): number {
   return mb * 2 ** 20;
 }
 
+/**
+ * A request with no free buffer of its exact size takes the smallest free one up to this many
+ * times larger, viewing its start. A batch of another size (an epoch's last, partial batch;
+ * validation's) then reuses the full batch's storage instead of faulting in a step's worth of
+ * new memory: MobileNet's first step at batch 80 after steps at 128 took 8.0 s, the next 0.5 s.
+ * Bounded so that a small tensor never pins a much larger buffer.
+ */
+const MAX_SLACK = 2;
+
 const free = new Map<number, ArrayBuffer[]>();
+/** The keys of `free`, ascending (a list may be empty), for the best-fit search. */
+const sizes: number[] = [];
 let freeBytes = 0;
 let capBytes: number | undefined;
 /** Live tensor entries whose values view each buffer. */
@@ -57,19 +68,43 @@ function recycle(buf: ArrayBufferLike): void {
   if (!(buf instanceof ArrayBuffer) || buf.byteLength < MIN_BYTES || exposed.has(buf) || freeBytes + buf.byteLength > capBytes) return;
   const list = free.get(buf.byteLength);
   if (list) list.push(buf);
-  else free.set(buf.byteLength, [buf]);
+  else {
+    free.set(buf.byteLength, [buf]);
+    sizes.splice(firstAtLeast(buf.byteLength), 0, buf.byteLength);
+  }
   freeBytes += buf.byteLength;
+}
+
+/** Index of the first entry of `sizes` ≥ bytes. */
+function firstAtLeast(bytes: number): number {
+  let lo = 0;
+  let hi = sizes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sizes[mid]! < bytes) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The smallest free buffer of `bytes` to MAX_SLACK·bytes, taken off its list. */
+function takeFree(bytes: number): ArrayBuffer | undefined {
+  for (let i = firstAtLeast(bytes); i < sizes.length && sizes[i]! <= bytes * MAX_SLACK; i++) {
+    const buf = free.get(sizes[i]!)!.pop();
+    if (buf) {
+      freeBytes -= buf.byteLength;
+      return buf;
+    }
+  }
+  return undefined;
 }
 
 /** A Float32Array of n elements whose contents are unspecified: the caller overwrites all of it. */
 export function allocFloat32(n: number): Float32Array {
   const bytes = n * 4;
   if (bytes < MIN_BYTES) return new Float32Array(n);
-  const buf = free.get(bytes)?.pop();
-  if (buf) {
-    freeBytes -= bytes;
-    return new Float32Array(buf);
-  }
+  const buf = takeFree(bytes);
+  if (buf) return new Float32Array(buf, 0, n);
   // Cache-line aligned storage for the native kernels (native/src/malloc.cc).
   const aligned = loadAddon()?.alignedBuffer(bytes);
   return aligned ? new Float32Array(aligned) : new Float32Array(n);
