@@ -7,7 +7,6 @@
 // faults on first touch again. The same settings raise PyTorch's plain10 training here from
 // ~50 to ~190 images/s (docs/backend.md, "The PyTorch peer").
 #include <malloc.h>
-#include <sys/mman.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -18,7 +17,6 @@ namespace selab {
 namespace {
 
 constexpr size_t kTensorAlignment = 64;
-constexpr size_t kHugePage = size_t{2} << 20;
 
 // keepFreedMemory(): whether glibc took the settings (false on other C libraries).
 Napi::Value KeepFreedMemory(const Napi::CallbackInfo& info) {
@@ -37,18 +35,12 @@ SELAB_EXPORT("keepFreedMemory", KeepFreedMemory);
 // alignedBuffer(bytes) -> an ArrayBuffer over 64-byte aligned memory, contents unspecified; null
 // when out of memory. V8's own array buffers are only 16-byte aligned, so three tensors in four
 // started mid cache line and every 512-bit load of oneDNN's kernels straddled two lines
-// (MobileNet's depthwise convolutions ran ~1.4× slower on such storage). Buffers of 2 MiB and
-// more start on a huge page and ask for transparent huge pages (a no-op where THP is off):
-// the first training step faults every activation in, and at 4 KiB a page that is ~950,000
-// faults and 9.2 s for MobileNet at batch 128, with huge pages ~76,000 and 4.3 s; later steps
-// run at the same speed either way. V8 is told of the memory, so that garbage it holds still
-// prompts a collection.
+// (MobileNet's depthwise convolutions ran ~1.4× slower on such storage). V8 is told of the
+// memory, so that garbage it holds still prompts a collection.
 Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
   const size_t bytes = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value());
   void* data = nullptr;
-  const bool huge = bytes >= kHugePage;
-  if (posix_memalign(&data, huge ? kHugePage : kTensorAlignment, bytes) != 0) return info.Env().Null();
-  if (huge) madvise(data, bytes & ~(kHugePage - 1), MADV_HUGEPAGE);
+  if (posix_memalign(&data, kTensorAlignment, bytes) != 0) return info.Env().Null();
   Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(bytes));
   return Napi::ArrayBuffer::New(info.Env(), data, bytes, [bytes](Napi::Env env, void* p) {
     std::free(p);
@@ -56,11 +48,10 @@ Napi::Value AlignedBuffer(const Napi::CallbackInfo& info) {
   });
 }
 
-// isAligned(array, bytes = 64) -> whether the array's first element is aligned to `bytes` (for tests).
+// isAligned(array) -> whether the array's first element is 64-byte aligned (for tests).
 Napi::Value IsAligned(const Napi::CallbackInfo& info) {
   const auto address = reinterpret_cast<uintptr_t>(info[0].As<Napi::Float32Array>().Data());
-  const uintptr_t alignment = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : kTensorAlignment;
-  return Napi::Boolean::New(info.Env(), address % alignment == 0);
+  return Napi::Boolean::New(info.Env(), address % kTensorAlignment == 0);
 }
 
 SELAB_EXPORT("alignedBuffer", AlignedBuffer);

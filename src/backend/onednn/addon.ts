@@ -12,7 +12,7 @@ export interface OneDnnAddon {
   keepFreedMemory(): boolean;
   /** `bytes` of 64-byte aligned memory, contents unspecified; null when out of memory. */
   alignedBuffer(bytes: number): ArrayBuffer | null;
-  isAligned(array: Float32Array, bytes?: number): boolean;
+  isAligned(array: Float32Array): boolean;
 }
 
 export const ADDON_PATH = join(packageRoot(), 'native', 'build', 'Release', 'selab_onednn.node');
