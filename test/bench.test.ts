@@ -43,6 +43,14 @@ test('selab bench --json prints rows with the documented fields, torch rows incl
   }
 });
 
+test('selab bench measures each model on selab and then on PyTorch before the next model', { skip: hasOneDnn && hasTorch ? false : 'needs the onednn addon and torch', timeout: 600_000 }, () => {
+  const res = selab(['bench', '--json', '--models', 'plain10,plain10-se', '--backends', 'onednn', '--phases', 'train', '--steps', '1', '--warmup', '0', '--batch', '2']);
+  assert.equal(res.status, 0, res.stderr);
+  const out = JSON.parse(res.stdout) as { rows: BenchRow[] };
+  // Rows come in the order they were measured: a ratio pairs neighbours in time.
+  assert.deepEqual(out.rows.map((r) => `${r.model} ${r.backend}`), ['plain10 onednn', 'plain10 torch', 'plain10-se onednn', 'plain10-se torch']);
+});
+
 test('selab bench rejects an unknown model and a bad --steps', () => {
   const model = selab(['bench', '--models', 'resnet9000', '--no-torch']);
   assert.notEqual(model.status, 0);

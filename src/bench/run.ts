@@ -60,9 +60,9 @@ export interface BenchOptions {
   steps: number;
   warmup: number;
   /**
-   * Times the whole measurement (every backend, then the PyTorch peer) is repeated. This machine's
-   * speed drifts by up to 20 % within minutes and single rows by ±0.2× between runs; rounds
-   * alternate the two sides, so drift hits both, and each round's ratio pairs neighbours in time.
+   * Times the whole measurement is repeated. This machine's speed drifts by up to 25 % within
+   * minutes; each round's ratio pairs a model's rows seconds apart, and the median over rounds
+   * leaves out a round that drift caught between the two.
    */
   rounds: number;
   torch: boolean;
@@ -163,21 +163,18 @@ export function torchPeerEnv(threads: number, env: NodeJS.ProcessEnv = process.e
   };
 }
 
-function runTorch(specs: { spec: BenchModel; batch: number; macs: number }[], opts: BenchOptions, threads: number, rows: BenchRow[], skipped: string[]): void {
-  if (!existsSync(PYTHON)) {
-    skipped.push(`torch: ${PYTHON} not found`);
-    return;
-  }
+/** Why the PyTorch peer cannot run here, or null when it can. */
+function torchUnavailable(): string | null {
+  if (!existsSync(PYTHON)) return `torch: ${PYTHON} not found`;
   const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    skipped.push(`torch: ${PYTHON} cannot import torch (apt-get install -y python3-torch)`);
-    return;
-  }
-  opts.log(`torch: ${specs.map((s) => `${s.spec.name} batch ${s.batch}`).join(', ')} with ${threads} threads`);
+  return probe.status === 0 ? null : `torch: ${PYTHON} cannot import torch (apt-get install -y python3-torch)`;
+}
+
+function runTorch(spec: BenchModel, batch: number, macs: number, opts: BenchOptions, threads: number, rows: BenchRow[]): void {
   const args = [
     TORCH_PEER,
-    '--models', specs.map((s) => s.spec.name).join(','),
-    '--batches', specs.map((s) => s.batch).join(','),
+    '--models', spec.name,
+    '--batches', String(batch),
     '--phases', opts.phases.join(','),
     '--threads', String(threads),
     '--warmup', String(opts.warmup),
@@ -187,18 +184,23 @@ function runTorch(specs: { spec: BenchModel; batch: number; macs: number }[], op
   if (res.status !== 0) throw new Error(`bench/torch_peer.py failed (exit ${res.status}): ${res.stderr.trim().split('\n').slice(-3).join(' ')}`);
   const out = JSON.parse(res.stdout) as { rows: PeerRow[] };
   for (const r of out.rows) {
-    const macs = specs.find((s) => s.spec.name === r.model)!.macs;
     const row: BenchRow = { model: r.model, backend: 'torch', phase: r.phase, batch: r.batch, imagesPerSecond: r.imagesPerSecond, gflops: (flopsPerImage(macs, r.phase) * r.imagesPerSecond) / 1e9 };
     rows.push(row);
     opts.log(`${r.model} torch ${r.phase} batch ${r.batch}: ${r.imagesPerSecond.toFixed(1)} img/s, ${row.gflops.toFixed(1)} GFLOPS`);
   }
 }
 
+/**
+ * Each round takes the models in turn, each on every backend and then on the PyTorch peer, so
+ * that a ratio pairs measurements seconds apart rather than a whole side of the run apart.
+ */
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const threads = benchThreads();
   const specs = opts.models.map(benchModel);
   const skipped = new Set<string>();
-  const macsByModel = new Map<string, number>();
+  const torchSkip = opts.torch ? torchUnavailable() : null;
+  if (torchSkip) skipped.add(torchSkip);
+  const failed = new Set<string>();
   const rounds: BenchRow[][] = [];
   let adapter: string | undefined;
   for (let round = 0; round < opts.rounds; round++) {
@@ -206,35 +208,34 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const log = opts.rounds > 1 ? (line: string) => opts.log(`round ${round + 1}/${opts.rounds}: ${line}`) : opts.log;
     // One kernel profile is enough: only the first round prints it.
     const roundOpts = { ...opts, log, profile: opts.profile && round === 0 };
-    for (const backend of opts.backends) {
-      try {
-        await selectBackend(backend as BackendName);
-      } catch (e) {
-        if (round === 0) opts.log(`skipping ${backend}: ${(e as Error).message}`);
-        skipped.add(`${backend}: ${(e as Error).message}`);
-        continue;
-      }
-      const gpu = backend === 'webgpu' ? webgpuAdapter() : undefined;
-      if (gpu) {
-        adapter = describeAdapter(gpu);
-        if (round === 0) opts.log(`webgpu on ${adapter}`);
-      }
-      for (const spec of specs) {
+    for (const spec of specs) {
+      let macs: number | undefined;
+      for (const backend of opts.backends) {
+        if (failed.has(backend)) continue;
+        try {
+          await selectBackend(backend as BackendName);
+        } catch (e) {
+          opts.log(`skipping ${backend}: ${(e as Error).message}`);
+          skipped.add(`${backend}: ${(e as Error).message}`);
+          failed.add(backend);
+          continue;
+        }
+        const gpu = backend === 'webgpu' && adapter === undefined ? webgpuAdapter() : undefined;
+        if (gpu) {
+          adapter = describeAdapter(gpu);
+          opts.log(`webgpu on ${adapter}`);
+        }
         const batch = Math.min(opts.batch ?? spec.batch, backend === 'wasm' ? WASM_MAX_BATCH : Infinity);
-        macsByModel.set(spec.name, await benchOnBackend(backend, spec, batch, roundOpts, rows));
+        macs = await benchOnBackend(backend, spec, batch, roundOpts, rows);
       }
-    }
-    if (opts.torch) {
-      for (const spec of specs) {
-        if (!macsByModel.has(spec.name)) {
+      if (opts.torch && !torchSkip) {
+        if (macs === undefined) {
           const model = await buildCaseModel(spec.caseId);
-          macsByModel.set(spec.name, macsPerImage(model));
+          macs = macsPerImage(model);
           model.dispose();
         }
+        runTorch(spec, opts.batch ?? spec.batch, macs, roundOpts, threads, rows);
       }
-      const peerSkips: string[] = [];
-      runTorch(specs.map((spec) => ({ spec, batch: opts.batch ?? spec.batch, macs: macsByModel.get(spec.name)! })), roundOpts, threads, rows, peerSkips);
-      peerSkips.forEach((s) => skipped.add(s));
     }
     rounds.push(rows);
   }
