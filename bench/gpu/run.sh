@@ -12,7 +12,7 @@
 # Everything (JSON, logs, the runs' files) goes under $OUT (default ./gpu-out). A failed part is
 # logged and the rest still runs; the exit status is that of the first failure.
 #
-# Options: --steps N, --warmup N (bench, default 5 and 2), --batch N (every bench model),
+# Options: --steps N, --warmup N (bench, default 5 and 10), --batch N (every bench model),
 # --models LIST, --train-limit N / --test-limit N (shorter "epochs", for a smoke test),
 # --train-args 'FLAGS' (more flags for the two `selab train` runs, e.g. '--batch-size 8'),
 # --no-bench, --no-torch, --no-profile, --no-epochs. Environment: OUT; SELAB_DATA (CIFAR-10 as an archive or folder;
@@ -37,7 +37,7 @@ if [ -z "${PYTHON:-}" ]; then
   PYTHON=${PYTHON:-python3}
 fi
 
-STEPS=5 WARMUP=2 BATCH= MODELS=plain10,plain10-se,vgg16-bn-se,mobilenet,mobilenet-se
+STEPS=5 WARMUP=10 BATCH= MODELS=plain10,plain10-se,vgg16-bn-se,mobilenet,mobilenet-se
 TRAIN_LIMIT= TEST_LIMIT= TRAIN_ARGS= BENCH=1 TORCH=1 EPOCHS=1 PROFILE=1
 while [ $# -gt 0 ]; do
   case $1 in

@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .option('--backends <list>', `comma-separated: ${BENCH_BACKENDS.join(', ')} (cpu is pure JS: minutes per step; webgpu needs a GPU, see docs/backend.md)`, DEFAULT_BACKENDS.join(','))
     .option('--phases <list>', 'train, infer or both', 'train,infer')
     .option('--steps <n>', 'timed steps per row (the median is reported)', '5')
-    .option('--warmup <n>', 'untimed steps before timing', '2')
+    .option('--warmup <n>', 'untimed steps before timing (selab reaches its steady speed after about six)', '10')
     .option('--rounds <n>', 'repeat the whole measurement, PyTorch included, n times and report the median of each row (the machine drifts between rows)', '1')
     .option('--batch <n>', `batch for every model (default per model: ${BENCH_MODELS.map((m) => `${m.name} ${m.batch}`).join(', ')}; wasm at most 32)`)
     .option('--no-torch', 'skip the PyTorch peer')
