@@ -201,6 +201,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const torchSkip = opts.torch ? torchUnavailable() : null;
   if (torchSkip) skipped.add(torchSkip);
   const failed = new Set<string>();
+  const macsByModel = new Map<string, number>();
   const rounds: BenchRow[][] = [];
   let adapter: string | undefined;
   for (let round = 0; round < opts.rounds; round++) {
@@ -209,7 +210,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     // One kernel profile is enough: only the first round prints it.
     const roundOpts = { ...opts, log, profile: opts.profile && round === 0 };
     for (const spec of specs) {
-      let macs: number | undefined;
       for (const backend of opts.backends) {
         if (failed.has(backend)) continue;
         try {
@@ -226,15 +226,16 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
           opts.log(`webgpu on ${adapter}`);
         }
         const batch = Math.min(opts.batch ?? spec.batch, backend === 'wasm' ? WASM_MAX_BATCH : Infinity);
-        macs = await benchOnBackend(backend, spec, batch, roundOpts, rows);
+        macsByModel.set(spec.name, await benchOnBackend(backend, spec, batch, roundOpts, rows));
       }
       if (opts.torch && !torchSkip) {
-        if (macs === undefined) {
+        // With no selab backend running, the model is built once for its MAC count, not every round.
+        if (!macsByModel.has(spec.name)) {
           const model = await buildCaseModel(spec.caseId);
-          macs = macsPerImage(model);
+          macsByModel.set(spec.name, macsPerImage(model));
           model.dispose();
         }
-        runTorch(spec, opts.batch ?? spec.batch, macs, roundOpts, threads, rows);
+        runTorch(spec, opts.batch ?? spec.batch, macsByModel.get(spec.name)!, roundOpts, threads, rows);
       }
     }
     rounds.push(rows);
