@@ -3,6 +3,7 @@
 // gradient takes about ten full-size kernels (including a Tile of 1/sqrt(var) to x's shape).
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "registry.h"
@@ -183,14 +184,29 @@ struct ChannelMoments {
   }
 };
 
+// Calls block(width, c0) for consecutive blocks of `width` channels covering [0, C), the width a
+// std::integral_constant so that the block's arrays have a compile-time size.
+template <class Block>
+void ChannelBlocks(int64_t C, Block block) {
+  int64_t c0 = 0;
+  for (; c0 + 64 <= C; c0 += 64) block(std::integral_constant<int64_t, 64>(), c0);
+  if (c0 + 32 <= C) block(std::integral_constant<int64_t, 32>(), c0), c0 += 32;
+  if (c0 + 16 <= C) block(std::integral_constant<int64_t, 16>(), c0), c0 += 16;
+  if (c0 + 8 <= C) block(std::integral_constant<int64_t, 8>(), c0), c0 += 8;
+  for (; c0 < C; ++c0) block(std::integral_constant<int64_t, 1>(), c0);
+}
+
 // Per-channel mean and biased variance of a [rows, C] view, as tf.moments defines them, in one
-// read of x from memory: each tile of rows small enough to stay in cache gets its own two-pass
-// mean and sum of squared deviations, and the tiles are merged in double by Chan et al.'s pairwise
-// update. Plain running sums of x and x² (or sums shifted by one row) lose precision when the
-// mean is large against the spread; the tiles keep tf.moments' accuracy. Each thread merges its
-// own tiles and the threads are merged in a fixed order, so the result does not depend on timing.
+// read of x from memory: each tile of 256 rows gets its own two-pass mean and sum of squared
+// deviations, and the tiles are merged in double by Chan et al.'s pairwise update. Plain running
+// sums of x and x² (or sums shifted by one row) lose precision when the mean is large against the
+// spread; the tiles keep tf.moments' accuracy. A tile is taken a block of channels at a time,
+// with the block's sums in registers over the tile's rows: with the sums kept in C-long arrays,
+// loaded and stored at every row, the statistics of MobileNet's activations were read at 15–30
+// GB/s, and the normalisation after them at 80. Each thread merges its own tiles and the threads
+// are merged in a fixed order, so the result does not depend on timing.
 void Moments(const float* x, int64_t rows, int64_t C, float* mean, float* var) {
-  const int64_t tileRows = std::max<int64_t>(1, std::min<int64_t>(256, 8192 / C));
+  constexpr int64_t tileRows = 256;
   const int threads = ThreadsFor(rows * C);
   std::vector<ChannelMoments> partials(threads);
 #pragma omp parallel num_threads(threads)
@@ -199,33 +215,34 @@ void Moments(const float* x, int64_t rows, int64_t C, float* mean, float* var) {
     ChannelMoments& p = partials[t];
     p.mean.assign(C, 0.0);
     p.m2.assign(C, 0.0);
-    std::vector<float> tileSum(C), tileSq(C), tileMean(C);
+    std::vector<float> tileMean(C), tileSq(C);
     int64_t begin, end;
     Split(rows, omp_get_num_threads(), t, &begin, &end);
     for (int64_t r0 = begin; r0 < end; r0 += tileRows) {
       const int64_t r1 = std::min(end, r0 + tileRows);
       const float n = static_cast<float>(r1 - r0);
-      std::fill(tileSum.begin(), tileSum.end(), 0.f);
-      std::fill(tileSq.begin(), tileSq.end(), 0.f);
-      float* ts = tileSum.data();
-      float* tq = tileSq.data();
-      float* tm = tileMean.data();
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* xr = x + r * C;
+      ChannelBlocks(C, [&](auto width, int64_t c0) {
+        constexpr int64_t W = decltype(width)::value;
+        float sum[W] = {}, m[W], sq[W] = {};
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* xr = x + r * C + c0;
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) ts[c] += xr[c];
-      }
-#pragma omp simd
-      for (int64_t c = 0; c < C; ++c) tm[c] = ts[c] / n;
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* xr = x + r * C;
-#pragma omp simd
-        for (int64_t c = 0; c < C; ++c) {
-          const float d = xr[c] - tm[c];
-          tq[c] += d * d;
+          for (int64_t j = 0; j < W; ++j) sum[j] += xr[j];
         }
-      }
-      p.Add(n, [&](size_t c) { return static_cast<double>(tm[c]); }, [&](size_t c) { return static_cast<double>(tq[c]); });
+#pragma omp simd
+        for (int64_t j = 0; j < W; ++j) m[j] = sum[j] / n;
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* xr = x + r * C + c0;
+#pragma omp simd
+          for (int64_t j = 0; j < W; ++j) {
+            const float d = xr[j] - m[j];
+            sq[j] += d * d;
+          }
+        }
+        std::copy(m, m + W, tileMean.begin() + c0);
+        std::copy(sq, sq + W, tileSq.begin() + c0);
+      });
+      p.Add(n, [&](size_t c) { return static_cast<double>(tileMean[c]); }, [&](size_t c) { return static_cast<double>(tileSq[c]); });
     }
   }
   ChannelMoments all = std::move(partials[0]);
