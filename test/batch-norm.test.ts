@@ -118,7 +118,7 @@ test('a memory-flat training step, and a model that saves as Keras BatchNormaliz
 
 test('training statistics on onednn keep two-pass accuracy where the mean is far from zero and the first row is an outlier', { skip }, async () => {
   const { BATCH_NORM_TRAIN } = await import('../src/ops/kernel-names.js');
-  // Over 1M elements: above the addon's threshold for using every thread, so the threads' partial
+  // 1M elements or more: above the addon's threshold for using every thread, so the threads' partial
   // statistics are merged too. A single-pass sum of squares shifted by the first row loses
   // about 3 of float32's 7 digits of the variance here (checked: relative error 2e-3). 123
   // channels = blocks of 64, 32, 16 and 8 channels and three single ones, over rows that do not
