@@ -121,8 +121,8 @@ test('training statistics on onednn keep two-pass accuracy where the mean is far
   // 1M elements or more: above the addon's threshold for using every thread, so the threads' partial
   // statistics are merged too. A single-pass sum of squares shifted by the first row loses
   // about 3 of float32's 7 digits of the variance here (checked: relative error 2e-3). 123
-  // channels = blocks of 64, 32, 16 and 8 channels and three single ones, over rows that do not
-  // fill the last tile of 256.
+  // channels = blocks of 64, 32, 16 and 8 channels and three single ones, over rows that leave
+  // each thread a partial last tile.
   for (const [rows, C] of [[131072, 8], [8531, 123]] as const) {
     const x = random(rows * C, 7, 999.5, 1000.5);
     for (let c = 0; c < C; c++) x[c] = 1100 + c;

@@ -197,16 +197,17 @@ void ChannelBlocks(int64_t C, Block block) {
 }
 
 // Per-channel mean and biased variance of a [rows, C] view, as tf.moments defines them, in one
-// read of x from memory: each tile of 256 rows gets its own two-pass mean and sum of squared
-// deviations, and the tiles are merged in double by Chan et al.'s pairwise update. Plain running
-// sums of x and x² (or sums shifted by one row) lose precision when the mean is large against the
-// spread; the tiles keep tf.moments' accuracy. A tile is taken a block of channels at a time,
-// with the block's sums in registers over the tile's rows: with the sums kept in C-long arrays,
-// loaded and stored at every row, the statistics of MobileNet's activations were read at 16–29
-// GB/s, where the normalisation after them runs at 66–94. Each thread merges its own tiles and
-// the threads are merged in a fixed order, so the result does not depend on timing.
+// read of x from memory: each tile of rows small enough to stay in cache gets its own two-pass
+// mean and sum of squared deviations, and the tiles are merged in double by Chan et al.'s pairwise
+// update. Plain running sums of x and x² (or sums shifted by one row) lose precision when the
+// mean is large against the spread; the tiles keep tf.moments' accuracy. A tile is taken a block
+// of up to 64 channels at a time, the block's sums in registers over the tile's rows: the same
+// sums in the same order as adding whole rows into C-long arrays, which loaded and stored them at
+// every row and read MobileNet's activations at 16–24 GB/s, where the normalisation after them
+// runs at 66–94. Each thread merges its own tiles and the threads are merged in a fixed order, so
+// the result does not depend on timing.
 void Moments(const float* x, int64_t rows, int64_t C, float* mean, float* var) {
-  constexpr int64_t tileRows = 256;
+  const int64_t tileRows = std::max<int64_t>(1, std::min<int64_t>(256, 8192 / C));
   const int threads = ThreadsFor(rows * C);
   std::vector<ChannelMoments> partials(threads);
 #pragma omp parallel num_threads(threads)
