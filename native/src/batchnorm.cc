@@ -203,7 +203,7 @@ void ChannelBlocks(int64_t C, Block block) {
 // mean is large against the spread; the tiles keep tf.moments' accuracy. A tile is taken a block
 // of up to 64 channels at a time, the block's sums in registers over the tile's rows: the same
 // sums in the same order as adding whole rows into C-long arrays, which loaded and stored them at
-// every row and read MobileNet's activations at 16–24 GB/s, where the normalisation after them
+// every row and read MobileNet's activations at 15–24 GB/s, where the normalisation after them
 // runs at 66–94. Each thread merges its own tiles and the threads are merged in a fixed order, so
 // the result does not depend on timing.
 void Moments(const float* x, int64_t rows, int64_t C, float* mean, float* var) {
