@@ -11,14 +11,15 @@ import { BatchIterator } from '../src/data/batches.js';
 import { loadCifar10 } from '../src/data/cifar.js';
 import { evaluate, trainEpoch } from '../src/engine/loop.js';
 import { makeOptimizer } from '../src/engine/optimizers.js';
-import { buildCaseModel } from '../src/experiments/cases.js';
+import { buildCaseModel, getCase } from '../src/experiments/cases.js';
 
 const [name = 'plain10', batchArg = '128', stepsArg = '25', roundsArg = '3', data = '../shared/datasets/cifar-10-binary.tar.gz'] = process.argv.slice(2);
 const [batch, steps, rounds] = [Number(batchArg), Number(stepsArg), Number(roundsArg)];
 await selectBackend('onednn');
-const model = await buildCaseModel(benchModel(name).caseId);
+const referenceCase = getCase(benchModel(name).caseId);
+const model = await buildCaseModel(referenceCase);
 const shape = model.inputs[0]!.shape.slice(1) as number[];
-const upsample = shape[0]! / 32;
+const { upsample } = referenceCase;
 const { train, test } = await loadCifar10({ data, verify: false, quiet: true });
 const optimizer = makeOptimizer('adam');
 const benchStep = makeAsyncTrainStep(model, optimizer);
