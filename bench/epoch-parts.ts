@@ -15,6 +15,7 @@ import { buildCaseModel, getCase } from '../src/experiments/cases.js';
 
 const [name = 'plain10', batchArg = '128', stepsArg = '25', roundsArg = '3', data = '../shared/datasets/cifar-10-binary.tar.gz'] = process.argv.slice(2);
 const [batch, steps, rounds] = [Number(batchArg), Number(stepsArg), Number(roundsArg)];
+if (!Number.isInteger(steps) || steps < 3) throw new Error(`steps: expected an integer of at least 3 (the loop's median leaves out its first two steps), got "${stepsArg}"`);
 await selectBackend('onednn');
 const referenceCase = getCase(benchModel(name).caseId);
 const model = await buildCaseModel(referenceCase);
