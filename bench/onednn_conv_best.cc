@@ -3,35 +3,16 @@
 // activations blocked as nChw16c), reorders not timed. Also times NHWC activations with
 // `any` weights, which is what the tfjs-facing kernels use.
 //   g++ -O2 -std=c++17 bench/onednn_conv_best.cc -ldnnl -o /tmp/onednn_conv_best && /tmp/onednn_conv_best 128 5
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <dnnl.hpp>
 #include <vector>
 
+#include "onednn_timing.h"
+
 using namespace dnnl;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-static double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-template <typename F>
-static double Time(F&& run, stream& s, int reps) {
-  run();
-  s.wait();
-  std::vector<double> samples;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    run();
-    s.wait();
-    samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return Median(samples);
-}
 
 int main(int argc, char** argv) {
   const int64_t n = argc > 1 ? std::atoi(argv[1]) : 128;
@@ -49,27 +30,8 @@ int main(int argc, char** argv) {
       memory::desc src({n, ic, hw, hw}, dt::f32, act), dst({n, oc, hw, hw}, dt::f32, act);
       memory::desc wei({oc, ic, 3, 3}, dt::f32, tag::any);
       const memory::dims strides{1, 1}, pad{1, 1};
-      convolution_forward::primitive_desc fwd(
-          {prop_kind::forward_training, algorithm::convolution_direct, src, wei, dst, strides, pad, pad}, eng);
-      convolution_backward_data::primitive_desc bwdD(
-          {algorithm::convolution_direct, fwd.src_desc(), wei, fwd.dst_desc(), strides, pad, pad}, eng, fwd);
-      convolution_backward_weights::primitive_desc bwdW(
-          {algorithm::convolution_direct, fwd.src_desc(), wei, fwd.dst_desc(), strides, pad, pad}, eng, fwd);
-      memory x(fwd.src_desc(), eng), y(fwd.dst_desc(), eng), w(fwd.weights_desc(), eng);
-      memory dx(bwdD.diff_src_desc(), eng), dy(bwdD.diff_dst_desc(), eng), wd(bwdD.weights_desc(), eng);
-      memory dw(bwdW.diff_weights_desc(), eng), xw(bwdW.src_desc(), eng), dyw(bwdW.diff_dst_desc(), eng);
-      for (memory* m : {&x, &w, &dy, &wd, &xw, &dyw}) {
-        float* p = static_cast<float*>(m->get_data_handle());
-        for (size_t i = 0; i < m->get_desc().get_size() / sizeof(float); ++i) p[i] = (rand() % 1000) / 1000.f - 0.5f;
-      }
-      convolution_forward f(fwd);
-      convolution_backward_data bd(bwdD);
-      convolution_backward_weights bw(bwdW);
       const double flops = 2.0 * n * hw * hw * oc * 9 * ic;
-      double t[3];
-      t[0] = Time([&] { f.execute(s, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}}); }, s, reps);
-      t[1] = li == 0 ? 0 : Time([&] { bd.execute(s, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wd}, {DNNL_ARG_DIFF_SRC, dx}}); }, s, reps);
-      t[2] = Time([&] { bw.execute(s, {{DNNL_ARG_SRC, xw}, {DNNL_ARG_DIFF_DST, dyw}, {DNNL_ARG_DIFF_WEIGHTS, dw}}); }, s, reps);
+      const std::vector<double> t = TimeConvolutionPasses(eng, s, src, wei, dst, strides, pad, pad, li != 0, reps);
       std::printf("%s %ldx%ld %ld->%ld: fwd %.1f ms %.0f GFLOPS | bwd_data %.1f ms %.0f GFLOPS | bwd_weights %.1f ms %.0f GFLOPS\n", name,
                   hw, hw, ic, oc, t[0] * 1e3, flops / t[0] / 1e9, t[1] * 1e3, t[1] > 0 ? flops / t[1] / 1e9 : 0, t[2] * 1e3,
                   flops / t[2] / 1e9);

@@ -5,38 +5,19 @@
 // `any` in both. Then, per pointwise layer, what reordering around its backward passes would
 // cost instead: the time to reorder its x and dy from NHWC to nChw16c, and the implementation
 // oneDNN picks when only one of them is blocked.
-//   g++ -O2 -std=c++17 bench/onednn_mobilenet_layouts.cc -ldnnl -o /tmp/onednn_mobilenet_layouts && \
-//     OMP_NUM_THREADS=2 /tmp/onednn_mobilenet_layouts 32 7
-#include <algorithm>
-#include <chrono>
+//   g++ -O2 -std=c++17 bench/onednn_mobilenet_layouts.cc -ldnnl -o /tmp/onednn_mobilenet_layouts
+//   OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive /tmp/onednn_mobilenet_layouts 32 7
 #include <cstdio>
 #include <cstdlib>
 #include <dnnl.hpp>
 #include <string>
 #include <vector>
 
+#include "onednn_timing.h"
+
 using namespace dnnl;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-static double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-template <typename F>
-static double Time(F&& run, stream& s, int reps) {
-  run();
-  s.wait();
-  std::vector<double> samples;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    run();
-    s.wait();
-    samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return Median(samples);
-}
 
 struct Layer {
   int64_t side, ic, oc, k, stride;
@@ -74,24 +55,8 @@ int main(int argc, char** argv) {
           padR{l.k == 3 ? 1 : 0, l.k == 3 ? 1 : 0};
       memory::desc src({n, l.ic, l.side, l.side}, dt::f32, act), dst({n, l.oc, out, out}, dt::f32, act);
       memory::desc wei = l.depthwise ? memory::desc({l.ic, 1, 1, l.k, l.k}, dt::f32, tag::any) : memory::desc({l.oc, l.ic, l.k, l.k}, dt::f32, tag::any);
-      convolution_forward::primitive_desc fwd({prop_kind::forward_training, algorithm::convolution_direct, src, wei, dst, strides, padL, padR}, eng);
-      convolution_backward_data::primitive_desc bwdD({algorithm::convolution_direct, fwd.src_desc(), wei, fwd.dst_desc(), strides, padL, padR}, eng, fwd);
-      convolution_backward_weights::primitive_desc bwdW({algorithm::convolution_direct, fwd.src_desc(), wei, fwd.dst_desc(), strides, padL, padR}, eng, fwd);
-      memory x(fwd.src_desc(), eng), y(fwd.dst_desc(), eng), w(fwd.weights_desc(), eng);
-      memory dx(bwdD.diff_src_desc(), eng), dy(bwdD.diff_dst_desc(), eng), wd(bwdD.weights_desc(), eng);
-      memory dw(bwdW.diff_weights_desc(), eng), xw(bwdW.src_desc(), eng), dyw(bwdW.diff_dst_desc(), eng);
-      for (memory* m : {&x, &w, &dy, &wd, &xw, &dyw}) {
-        float* p = static_cast<float*>(m->get_data_handle());
-        for (size_t i = 0; i < m->get_desc().get_size() / sizeof(float); ++i) p[i] = (rand() % 1000) / 1000.f - 0.5f;
-      }
-      convolution_forward f(fwd);
-      convolution_backward_data bd(bwdD);
-      convolution_backward_weights bw(bwdW);
-      double t[3];
-      t[0] = Time([&] { f.execute(s, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}}); }, s, reps);
       // The first layer's input is the data: no input gradient.
-      t[1] = l.first ? 0 : Time([&] { bd.execute(s, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wd}, {DNNL_ARG_DIFF_SRC, dx}}); }, s, reps);
-      t[2] = Time([&] { bw.execute(s, {{DNNL_ARG_SRC, xw}, {DNNL_ARG_DIFF_DST, dyw}, {DNNL_ARG_DIFF_WEIGHTS, dw}}); }, s, reps);
+      const std::vector<double> t = TimeConvolutionPasses(eng, s, src, wei, dst, strides, padL, padR, !l.first, reps);
       std::printf("%-5s %s %4ldx%-4ld %4ld->%-4ld s%ld: fwd %6.2f  bwd_data %6.2f  bwd_weights %6.2f ms\n", layout == 0 ? "any" : "nhwc",
                   l.depthwise ? "dw" : (l.k == 1 ? "pw" : "3x3"), l.side, l.side, l.ic, l.oc, l.stride, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
       for (int k = 0; k < 3; ++k) totals[layout][l.depthwise][k] += t[k];
@@ -119,8 +84,7 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 2; ++k) {
       const int64_t c = k == 0 ? l.ic : l.oc;
       memory from(act(c, tag::nhwc), eng), to(act(c, tag::nChw16c), eng);
-      float* p = static_cast<float*>(from.get_data_handle());
-      for (size_t i = 0; i < from.get_desc().get_size() / sizeof(float); ++i) p[i] = (rand() % 1000) / 1000.f - 0.5f;
+      FillRandom(from);
       reorder r(from, to);
       t[k] = Time([&] { r.execute(s, from, to); }, s, reps);
     }
