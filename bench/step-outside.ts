@@ -49,7 +49,7 @@ for (const layer of model.layers) {
   };
 }
 
-const engine = tf.engine() as unknown as { runKernelFunc(params: { kernelName?: string }): unknown; state: { kernelDepth: number } };
+const engine = tf.engine() as unknown as { runKernelFunc(params: { kernelName?: string }): unknown };
 const kernels = new Map<string, number>();
 const runKernelFunc = engine.runKernelFunc.bind(engine);
 engine.runKernelFunc = (params) => {
@@ -88,13 +88,13 @@ for (let i = 0; i < 4 + steps; i++) {
   calls.push(new Map(callJs));
 }
 
-const med = (k: number) => median(rows.map((r) => r[k]!)).toFixed(1);
 console.log(`${name}, batch ${spec.batch}, ${steps} steps after 4: median ms (inside the addon / outside)`);
 const phases = ['forward and loss', 'gradient', 'optimizer', 'whole step'];
 phases.forEach((phase, k) => {
   const wall = median(rows.map((r) => r[2 * k]!));
   const inside = median(rows.map((r) => r[2 * k + 1]!));
-  console.log(`  ${phase.padEnd(17)} ${med(2 * k).padStart(6)}  (${inside.toFixed(1)} / ${median(rows.map((r) => r[2 * k]! - r[2 * k + 1]!)).toFixed(1)}, outside ${((100 * (wall - inside)) / wall).toFixed(0)} %)`);
+  const outside = median(rows.map((r) => r[2 * k]! - r[2 * k + 1]!));
+  console.log(`  ${phase.padEnd(17)} ${wall.toFixed(1).padStart(6)}  (${inside.toFixed(1)} / ${outside.toFixed(1)}, outside ${((100 * outside) / wall).toFixed(0)} %)`);
 });
 const classes = [...new Set(calls.flatMap((c) => [...c.keys()]))];
 console.log(`  layers' call, outside the addon: ${classes.map((c) => `${c} ${median(calls.map((m) => m.get(c) ?? 0)).toFixed(1)}`).join(', ')}`);
