@@ -26,6 +26,7 @@ const [setting, list] = values.ab.split('=') as [string, string];
 const options = list.split(',');
 const apply: Record<string, (v: string) => void> = {
   winograd: (v) => addon['setConvWinograd']!(v),
+  pointwise: (v) => addon['setConvPointwise']!(v),
   parallelMin: (v) => (addon['setParallelMin'] as unknown as (n: number) => void)(Number(v)),
   env: (v) => {
     const [k, val] = v.split(':') as [string, string];

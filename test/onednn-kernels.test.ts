@@ -119,7 +119,11 @@ const CONV_CASES: ConvCase[] = [
   { n: 3, h: 8, w: 8, c: 16, out: 16, k: [3, 3], s: [2, 2], pad: 'same' },
   { n: 2, h: 11, w: 10, c: 4, out: 7, k: [3, 3], s: [1, 1], pad: 'same', d: [2, 2] },
   { n: 1, h: 9, w: 7, c: 5, out: 3, k: [3, 2], s: [1, 1], pad: 'valid', d: [2, 3] },
+  // 1x1 stride 1: the backward passes as matrix products (native/src/conv.cc, UseGemm), on one
+  // thread and on two; the 512→32 case keeps the primitive for its data gradient (N·H·W < C·O).
   { n: 1, h: 5, w: 5, c: 512, out: 32, k: [1, 1], s: [1, 1], pad: 'valid' },
+  { n: 2, h: 16, w: 16, c: 16, out: 24, k: [1, 1], s: [1, 1], pad: 'same' },
+  { n: 4, h: 32, w: 32, c: 64, out: 64, k: [1, 1], s: [1, 1], pad: 'valid' },
   { n: 2, h: 6, w: 6, c: 64, out: 512, k: [3, 3], s: [1, 1], pad: 'same' },
   { n: 2, h: 7, w: 6, c: 6, out: 5, k: [3, 2], s: [2, 1], pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
   { n: 1, h: 9, w: 9, c: 8, out: 4, k: [5, 5], s: [2, 2], pad: 1 },

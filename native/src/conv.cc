@@ -84,6 +84,35 @@ bool UseWinograd(const Geometry& g, Pass pass) {
   return g.c >= 32 && g.o >= 32 && MultiplyAdds(g) > kSingleThreadWork;
 }
 
+enum class PointwiseMode { kConvolution, kGemm };
+
+// How 1x1 convolutions run their backward passes; SELAB_ONEDNN_POINTWISE=conv (or
+// setConvPointwise) keeps oneDNN's convolution primitives, for measuring both (see UseGemm).
+PointwiseMode& Pointwise() {
+  static PointwiseMode mode = [] {
+    const char* env = std::getenv("SELAB_ONEDNN_POINTWISE");
+    return env && std::strcmp(env, "conv") == 0 ? PointwiseMode::kConvolution : PointwiseMode::kGemm;
+  }();
+  return mode;
+}
+
+// Whether a backward pass runs as one row-major matrix product (dnnl_sgemm) instead of a
+// convolution primitive. A 1x1, stride-1, unpadded, ungrouped convolution over NHWC is the
+// product of the activations as an [N*H*W, C] matrix with the hwio filter as a [C, O] one, so
+// the product needs neither the NHWC primitives (which oneDNN runs slower than its blocked ones)
+// nor the reorders of the filter and its gradient to and from oneDNN's blocked weights.
+// Measured on MobileNet's pointwise layers (bench/onednn_pointwise.cc; docs/benchmarks.md,
+// "Pointwise convolutions as matrix products"): the weight gradient is faster as a product on
+// every layer; the data gradient only while the activations outnumber the filter's weights
+// (N*H*W >= C*O), below that the primitive with its reorder is faster.
+bool UseGemm(const Geometry& g, Pass pass) {
+  if (Pointwise() != PointwiseMode::kGemm) return false;
+  const bool pointwise = g.groups == 1 && g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.pt == 0 &&
+                         g.pl == 0 && g.pb == 0 && g.pr == 0;
+  if (!pointwise) return false;
+  return pass == Pass::kBackwardWeights || g.n * g.h * g.w >= g.c * g.o;
+}
+
 // Blocked activations of the Winograd primitives live in process-wide buffers, grown as needed
 // and reused by every layer (primitives run one at a time): slot 0 holds dy for both backward
 // passes of one layer, slot 1 the pass's other input or its output, slot 2 the forward output;
@@ -406,6 +435,10 @@ Napi::Value ConvBackwardDataFn(const Napi::CallbackInfo& info) {
   float* w = F32Ptr(info[1]);
   const uint64_t token = info.Length() > 4 && info[4].IsNumber() ? static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value()) : 0;
   ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
+  if (UseGemm(g, Pass::kBackwardData)) {
+    // dx[NHW, C] = dy[NHW, O] · filter[C, O]ᵀ
+    return Done(env, dnnl_sgemm('N', 'T', g.n * g.h * g.w, g.c, g.o, 1.f, dy, g.o, w, g.o, 0.f, dx, g.c) == dnnl_success);
+  }
   const bool blocked = BlockedWeights();
   ConvBackwardData* e = Cache<ConvBackwardData>::Get(MakeKey("bwd_data", GeometryKey(g), blocked, int(Winograd())), [&] {
     std::unique_ptr<ConvBackwardData> out;
@@ -466,6 +499,10 @@ Napi::Value ConvBackwardWeightsFn(const Napi::CallbackInfo& info) {
     if (!db) return Done(env, false);
   }
   ThreadLimit limit(MultiplyAdds(g) <= kSingleThreadWork);
+  if (!db && UseGemm(g, Pass::kBackwardWeights)) {
+    // dW[C, O] = x[NHW, C]ᵀ · dy[NHW, O]
+    return Done(env, dnnl_sgemm('T', 'N', g.c, g.o, g.n * g.h * g.w, 1.f, x, g.c, dy, g.o, 0.f, dw, g.o) == dnnl_success);
+  }
   const bool blocked = BlockedWeights();
   ConvBackwardWeights* e = Cache<ConvBackwardWeights>::Get(MakeKey("bwd_weights", GeometryKey(g), blocked, db != nullptr, int(Winograd())), [&] {
     std::unique_ptr<ConvBackwardWeights> out;
@@ -529,10 +566,17 @@ Napi::Value SetConvWinograd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setConvPointwise('gemm' | 'conv'): for measuring; SELAB_ONEDNN_POINTWISE sets the default.
+Napi::Value SetConvPointwise(const Napi::CallbackInfo& info) {
+  Pointwise() = info[0].As<Napi::String>().Utf8Value() == "conv" ? PointwiseMode::kConvolution : PointwiseMode::kGemm;
+  return info.Env().Undefined();
+}
+
 SELAB_EXPORT("convForward", ConvForwardFn);
 SELAB_EXPORT("forgetWeights", ForgetWeights);
 SELAB_EXPORT("heldWeights", HeldWeightsCount);
 SELAB_EXPORT("setConvWinograd", SetConvWinograd);
+SELAB_EXPORT("setConvPointwise", SetConvPointwise);
 SELAB_EXPORT("convBackwardData", ConvBackwardDataFn);
 SELAB_EXPORT("convBackwardWeights", ConvBackwardWeightsFn);
 SELAB_EXPORT("setConvWeightsLayout", SetConvWeightsLayout);

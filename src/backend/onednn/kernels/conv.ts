@@ -14,6 +14,7 @@ declare module '../addon.js' {
     convBackwardWeights(x: Float32Array, dy: Float32Array, geometry: number[], dw: Float32Array, token?: number, dBias?: Float32Array | null): boolean;
     setConvWeightsLayout(layout: 'blocked' | 'direct'): void;
     setConvWinograd(mode: 'auto' | 'on' | 'off'): void;
+    setConvPointwise(mode: 'gemm' | 'conv'): void;
   }
 }
 
