@@ -5,7 +5,7 @@
 // dnnl_sgemm. The activations as an [N*H*W, C] matrix and the hwio filter as a [C, O] one make
 // every pass a matrix product without any reorder.
 //   g++ -O2 -std=c++17 bench/onednn_pointwise.cc -ldnnl -o /tmp/onednn_pointwise
-//   OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive /tmp/onednn_pointwise 32 9
+//   OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive /tmp/onednn_pointwise 32 21
 #include <cstdio>
 #include <cstdlib>
 #include <dnnl.hpp>
